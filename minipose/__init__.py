@@ -9,7 +9,7 @@ from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, cfg, pick_device
 from minipose.head import HeadNet
 from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net
-from minipose.soft_argmax import soft_argmax
+from minipose.integral import soft_argmax
 from minipose.stages import make_layer
 
 __version__ = "0.1.0"

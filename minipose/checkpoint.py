@@ -9,6 +9,9 @@ import os
 import torch
 from torch import nn
 
+from minipose.backbone import RESNET_SPEC
+from minipose.blocks import BasicBlock, Bottleneck
+
 
 def save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, epoch: int = 0) -> None:
     """Write {'epoch', 'network', 'optimizer'} as the official code does (without DataParallel's prefix)."""
@@ -51,10 +54,12 @@ def explain_mismatch(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> s
     if depth_dim and final in wrong_shape and found[final][0] % depth_dim == 0:
         lines.append(f"the checkpoint predicts {found[final][0] // depth_dim} joints: build the model with "
                      f"joint_num={found[final][0] // depth_dim}")
-    blocks = {n: len({k.split(".")[2] for k in found if k.startswith(f"backbone.layer{n}.")}) for n in (1, 2, 3, 4)}
     if any(k.startswith("backbone.layer") for k in missing + unexpected):
-        lines.append(f"the checkpoint's backbone has {[blocks[n] for n in (1, 2, 3, 4)]} blocks per stage: "
-                     "pick the matching cfg.resnet_type (see RESNET_SPEC)")
+        blocks = [len({k.split(".")[2] for k in found if k.startswith(f"backbone.layer{n}.")}) for n in (1, 2, 3, 4)]
+        block = Bottleneck if any(".conv3." in k for k in found) else BasicBlock
+        depths = [d for d, (b, counts) in RESNET_SPEC.items() if b is block and counts == blocks]
+        guess = f"a ResNet-{depths[0]}: build the model with cfg.resnet_type={depths[0]}" if depths else "no known depth"
+        lines.append(f"the checkpoint's backbone has {blocks} {block.__name__} blocks per stage, {guess}")
     return "; ".join(lines)
 
 

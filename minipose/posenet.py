@@ -10,7 +10,7 @@ from torch import nn
 from minipose.backbone import ResNetBackbone
 from minipose.config import Config
 from minipose.head import HeadNet
-from minipose.soft_argmax import soft_argmax
+from minipose.integral import soft_argmax
 
 
 def coord_l1_loss(coord: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
