@@ -60,3 +60,19 @@ def test_lesson_shape_and_summary(path):
     assert "minipose.pick_device()" in "".join(first_code["source"])
     last = "".join(cells[-1]["source"])
     assert "## Summary" in last and "## Exercises" in last
+
+
+def test_first_cell_stops_with_readmes_command_when_minipose_is_missing():
+    """A lesson opened with a kernel that lacks minipose says, in its first cell, exactly what to run."""
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"```bash\n(python3 -m venv .*)\n```", readme).group(1)
+    for path in LESSONS:
+        cells = json.loads(path.read_text())["cells"]
+        source = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        blocked = "import sys\nsys.modules['minipose'] = None  # as in a kernel without minipose\n" + source
+        result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, cwd=path.parent)
+        assert result.returncode != 0, path.name
+        assert "cannot import 'minipose'" in result.stderr and command in result.stderr, result.stderr[-2000:]
