@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minipose.backbone import ResNetBackbone
+from minipose.backbone import ResNetBackbone, check_image_batch
 from minipose.config import Config
 from minipose.head import HeadNet
 from minipose.integral import soft_argmax
@@ -61,3 +61,24 @@ def get_pose_net(cfg: Config, is_train: bool, joint_num: int) -> ResPoseNet:
         backbone.init_weights()  # needs the ImageNet file in the torch hub cache (see lesson 03)
         head.init_weights()
     return ResPoseNet(backbone, head, joint_num)
+
+
+def shape_trace(net: ResPoseNet, img: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """(stage name, output shape) for every stage of PoseNet, from the input to the coordinates."""
+    backbone, head = net.backbone, net.head
+    check_image_batch(img)
+    trace = [("input", img)]
+    x = backbone.relu(backbone.bn1(backbone.conv1(img)))
+    trace.append(("backbone stem", x))
+    x = backbone.maxpool(x)
+    trace.append(("backbone max-pool", x))
+    for name in ["layer1", "layer2", "layer3", "layer4"]:
+        x = getattr(backbone, name)(x)
+        trace.append((f"backbone {name}", x))
+    for i in range(0, len(head.deconv_layers), 3):  # each deconvolution with its BN and ReLU
+        x = head.deconv_layers[i : i + 3](x)
+        trace.append(("head deconv-bn-relu", x))
+    x = head.final_layer(x)
+    trace.append(("head 1x1 conv", x))
+    trace.append(("soft-argmax", soft_argmax(x, net.joint_num, head.depth_dim)))
+    return [(name, tuple(t.shape)) for name, t in trace]

@@ -8,6 +8,7 @@ from conftest import randomize_bn
 
 from minipose import Config, ResPoseNet, cfg, coord_l1_loss, get_pose_net, pick_device
 from minipose.backbone import imagenet_weights_file
+from minipose.posenet import shape_trace
 
 
 def test_paper_settings():
@@ -123,3 +124,18 @@ def test_pick_device(monkeypatch):
     assert pick_device().type == "mps"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device().type == "cuda"
+
+
+def test_shape_trace_follows_forward_and_the_meta_device():
+    net = get_pose_net(Config(resnet_type=18), is_train=False, joint_num=3).eval()
+    img = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        trace = shape_trace(net, img)
+        assert trace[-1] == ("soft-argmax", tuple(net(img).shape))
+    with torch.device("meta"):
+        meta = shape_trace(get_pose_net(Config(resnet_type=18), is_train=False, joint_num=3), torch.empty(1, 3, 64, 96))
+    assert meta == trace
+    assert [name for name, _ in trace][:3] == ["input", "backbone stem", "backbone max-pool"]
+    assert len(trace) == 12
+    with pytest.raises(ValueError, match="multiples of 32"):
+        shape_trace(net, torch.zeros(1, 3, 50, 50))
