@@ -8,7 +8,7 @@ from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, cfg, pick_device
 from minipose.head import HeadNet
-from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net
+from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net, shape_trace
 from minipose.integral import soft_argmax
 from minipose.stages import make_layer
 
@@ -29,5 +29,6 @@ __all__ = [
     "make_layer",
     "pick_device",
     "save_checkpoint",
+    "shape_trace",
     "soft_argmax",
 ]
