@@ -8,8 +8,8 @@ from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, cfg, pick_device
 from minipose.head import HeadNet
-from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net, shape_trace
 from minipose.integral import soft_argmax
+from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net, print_shape_trace, shape_trace
 from minipose.stages import make_layer
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "load_checkpoint",
     "make_layer",
     "pick_device",
+    "print_shape_trace",
     "save_checkpoint",
     "shape_trace",
     "soft_argmax",

@@ -82,3 +82,17 @@ def shape_trace(net: ResPoseNet, img: torch.Tensor) -> list[tuple[str, tuple[int
     trace.append(("head 1x1 conv", x))
     trace.append(("soft-argmax", soft_argmax(x, net.joint_num, head.depth_dim)))
     return [(name, tuple(t.shape)) for name, t in trace]
+
+
+def print_shape_trace(mark: str | tuple[str, ...] = (), note: str = "<- this lesson", joint_num: int = 18,
+                      config: Config | None = None) -> None:
+    """Print every stage's output shape for a batch of config.batch_size crops (the paper's settings by default).
+
+    Traced on the meta device: shapes only, nothing computed. Stages whose name starts with `mark` get `note`.
+    """
+    config = config or Config()
+    with torch.device("meta"):
+        net = get_pose_net(config, is_train=False, joint_num=joint_num)
+        trace = shape_trace(net, torch.empty(config.batch_size, 3, *config.input_shape))
+    for name, shape in trace:
+        print(f"{name:<22} {shape}" + (f"   {note}" if name.startswith(mark) else ""))

@@ -8,7 +8,7 @@ from conftest import randomize_bn
 
 from minipose import Config, ResPoseNet, cfg, coord_l1_loss, get_pose_net, pick_device
 from minipose.backbone import imagenet_weights_file
-from minipose.posenet import shape_trace
+from minipose.posenet import print_shape_trace, shape_trace
 
 
 def test_paper_settings():
@@ -139,3 +139,17 @@ def test_shape_trace_follows_forward_and_the_meta_device():
     assert len(trace) == 12
     with pytest.raises(ValueError, match="multiples of 32"):
         shape_trace(net, torch.zeros(1, 3, 50, 50))
+
+
+def test_print_shape_trace_prints_the_real_trace_and_marks_only_matching_rows(capsys):
+    small = Config(resnet_type=18, input_shape=(64, 96), batch_size=2)
+    net = get_pose_net(small, is_train=False, joint_num=3).eval()
+    with torch.no_grad():
+        real = shape_trace(net, torch.randn(2, 3, 64, 96))  # computed for real, not on the meta device
+    print_shape_trace(mark="head", note="<- here", joint_num=3, config=small)
+    expected = [f"{name:<22} {shape}" + ("   <- here" if name.startswith("head") else "") for name, shape in real]
+    assert capsys.readouterr().out.splitlines() == expected
+    print_shape_trace()  # the paper's settings: a batch of 32 crops of 256 x 256, ResNet-50, 18 joints
+    out = capsys.readouterr().out
+    assert "backbone layer4        (32, 2048, 8, 8)" in out and "soft-argmax            (32, 18, 3)" in out
+    assert "<-" not in out
