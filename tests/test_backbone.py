@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from conftest import randomize_bn
 
 from minipose import RESNET_SPEC, ResNetBackbone, make_layer
 from minipose.backbone import imagenet_weights_file
+from minipose.checks import randomize_bn
 
 
 def torchvision_features(net: torchvision.models.ResNet, x: torch.Tensor) -> torch.Tensor:
@@ -135,3 +135,15 @@ def test_corrupt_imagenet_file_is_reported(hub_dir):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])  # an interrupted download
     with pytest.raises(RuntimeError, match="corrupt or incomplete: delete it"):
         ResNetBackbone(18).init_weights()
+
+
+def test_randomize_bn_makes_every_batchnorm_non_trivial():
+    """The parity tests rely on it: a BatchNorm left at the identity would hide a misplaced or misnamed BN."""
+    net = torchvision.models.resnet18().eval()
+    randomize_bn(net)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 20
+    for m in norms:
+        x = torch.randn(2, m.num_features, 3, 3)
+        assert not torch.allclose(m(x), x, atol=1e-3)
+        assert not torch.equal(m.weight, torch.ones_like(m.weight)) and not torch.equal(m.bias, torch.zeros_like(m.bias))

@@ -38,7 +38,7 @@ def test_every_generated_module_has_a_lesson_and_the_numbering_is_dense():
     assert numbers == list(range(len(numbers))) and len(numbers) >= 8
     modules = gather.gathered_modules()
     assert set(modules) == {f"minipose/{m}.py" for m in
-                            ["config", "blocks", "stages", "backbone", "head", "integral", "posenet", "checkpoint"]}
+                            ["config", "blocks", "checks", "stages", "backbone", "head", "integral", "posenet", "checkpoint"]}
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)

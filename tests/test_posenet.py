@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from conftest import randomize_bn
 
 from minipose import Config, ResPoseNet, cfg, coord_l1_loss, get_pose_net, pick_device
 from minipose.backbone import imagenet_weights_file
+from minipose.checks import randomize_bn
 from minipose.posenet import print_shape_trace, shape_trace
 
 
