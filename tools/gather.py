@@ -11,7 +11,7 @@ cells, in lesson order and cell order, under a header that says where it came fr
     python tools/gather.py --check  # exit 1 if the package and the lessons disagree
 
 `minipose/__init__.py` is written by hand (it only re-exports names) and is never
-touched here. CI runs the check through `tests/test_gather.py`.
+touched here. CI runs the check in `.ci/run` and through `tests/test_lessons.py`.
 """
 from __future__ import annotations
 
