@@ -72,11 +72,19 @@ def test_out_channels_and_non_square_input(depth, channels):
     assert tuple(out.shape) == (2, channels, 8, 6)
 
 
-def test_official_initialisation():
+def test_official_initialisation(monkeypatch):
+    # PyTorch's own BatchNorm defaults are also weight 1, bias 0; make them something else, so that only the
+    # backbone's initialisation can bring them to the official values.
+    def not_the_default(bn):
+        torch.nn.init.constant_(bn.weight, 7.0)
+        torch.nn.init.constant_(bn.bias, 3.0)
+
+    monkeypatch.setattr(torch.nn.BatchNorm2d, "reset_parameters", not_the_default)
     net = ResNetBackbone(50)
     conv_std = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]).std()
     assert abs(conv_std.item() - 0.001) < 0.0001
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 53
     assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in bns)
 
 
@@ -102,6 +110,9 @@ def test_unknown_depth_is_refused_with_the_choices():
         ((1, 1, 64, 64), "expand"),
         ((1, 4, 64, 64), r"\[:, :3\]"),
         ((1, 3, 250, 250), "multiples of 32"),
+        ((1, 3, 256, 250), "got 256 x 250"),  # the width alone is wrong
+        ((1, 3, 250, 256), "got 250 x 256"),  # the height alone is wrong
+        ((1, 3, 256, 240), "got 256 x 240"),  # a multiple of 16 is not enough: five halvings need 32
     ],
 )
 def test_bad_images_get_a_clear_error(shape, fix):
@@ -119,6 +130,46 @@ def test_imagenet_init_offline_from_the_hub_cache(hub_dir):
     net.init_weights()
     for name, value in net.state_dict().items():
         torch.testing.assert_close(value, reference.state_dict()[name], rtol=0, atol=0)
+
+
+def test_imagenet_file_without_batchnorm_counters_loads(hub_dir):
+    """torchvision's real ImageNet files predate BatchNorm's num_batches_tracked: they must still load."""
+    reference = torchvision.models.resnet18()
+    randomize_bn(reference)
+    state = {k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, imagenet_weights_file(18))
+    net = ResNetBackbone(18)
+    net.init_weights()
+    torch.testing.assert_close(net.layer3[1].bn2.running_var, reference.layer3[1].bn2.running_var, rtol=0, atol=0)
+    assert net.bn1.num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize(
+    "damage,named",
+    [
+        (lambda s: s.pop("layer2.0.downsample.0.weight"), "1 missing key(s) ['layer2.0.downsample.0.weight']"),
+        (lambda s: s.update({"layer5.0.conv1.weight": torch.zeros(1)}), "1 unexpected ['layer5.0.conv1.weight']"),
+        (lambda s: s.update({"conv1.weight": torch.zeros(64, 1, 7, 7)}), "1 of another shape ['conv1.weight']"),
+    ],
+    ids=["missing", "unexpected", "wrong-shape"],
+)
+def test_wrong_imagenet_file_is_refused_and_changes_nothing(hub_dir, damage, named):
+    state = torchvision.models.resnet18().state_dict()
+    damage(state)
+    torch.save(state, imagenet_weights_file(18))
+    net = ResNetBackbone(18)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(RuntimeError) as info:
+        net.init_weights()
+    message = str(info.value)
+    assert named in message and "resnet18-f37072fd.pth" in message and "fetch it again" in message
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # not half-loaded
+
+
+def test_a_resnet34_file_under_the_resnet18_name_is_refused(hub_dir):
+    torch.save(torchvision.models.resnet34().state_dict(), imagenet_weights_file(18))
+    with pytest.raises(RuntimeError, match="does not hold torchvision's ResNet-18 ImageNet weights"):
+        ResNetBackbone(18).init_weights()
 
 
 def test_missing_imagenet_file_names_the_file_and_the_fix(hub_dir):
@@ -146,4 +197,8 @@ def test_randomize_bn_makes_every_batchnorm_non_trivial():
     for m in norms:
         x = torch.randn(2, m.num_features, 3, 3)
         assert not torch.allclose(m(x), x, atol=1e-3)
-        assert not torch.equal(m.weight, torch.ones_like(m.weight)) and not torch.equal(m.bias, torch.zeros_like(m.bias))
+        # Each of the four numbers must move away from a fresh BatchNorm's, in every channel: a BN that only
+        # scaled, or only shifted, would let a swapped mean/variance or weight/bias go unnoticed.
+        for value, fresh in [(m.running_mean, 0.0), (m.running_var, 1.0), (m.weight, 1.0), (m.bias, 0.0)]:
+            assert (value != fresh).all()
+            assert value.unique().numel() == m.num_features  # no two channels alike

@@ -1,7 +1,10 @@
 """Checkpoints: the official layout, official-format files, round trips and clear errors."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 
 import pytest
 import torch
@@ -20,6 +23,31 @@ def official_layout(joints: int) -> dict[str, list[int]]:
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/reference is not beside this checkout")
 def test_shipped_reference_is_the_shared_one():
     assert json.loads(REFERENCE.read_text()) == json.loads(SHARED.read_text())
+
+
+def test_shipped_reference_is_intact_on_its_own():
+    """Runs in every checkout: the shipped copy is byte-for-byte the reference, and holds what the official
+    code's architecture implies, counted by hand (not by our model)."""
+    # sha256 of ../shared/reference/3dmppe_posenet_state_dict_keys.json when it was copied into data/
+    assert hashlib.sha256(REFERENCE.read_bytes()).hexdigest() == (
+        "e15f43d38b0e7fc9ec5dad4dfa7554cb145636bed1ff63c31638adda4661001b")
+    layouts = json.loads(REFERENCE.read_text())["joint_num"]
+    assert sorted(layouts) == ["18", "21"]
+    for joints, layout in layouts.items():
+        # ResNet-50: 1 stem conv + 16 Bottlenecks x 3 convs + 4 projection shortcuts = 53 convolutions, each
+        # followed by a BatchNorm with 5 tensors: 53 + 53 * 5 = 318. Head: 3 deconvolutions + 3 BatchNorms x 5
+        # + the 1x1 convolution's weight and bias = 20.
+        assert len(layout) == 338 and all(k.startswith("module.") for k in layout)
+        assert sum(k.startswith("module.backbone.") for k in layout) == 318
+        assert sum(k.endswith("num_batches_tracked") for k in layout) == 53 + 3
+        assert not any(".fc." in k for k in layout)
+        assert layout["module.backbone.conv1.weight"] == [64, 3, 7, 7]
+        assert layout["module.backbone.layer1.0.downsample.0.weight"] == [256, 64, 1, 1]
+        assert layout["module.backbone.layer4.2.conv3.weight"] == [2048, 512, 1, 1]
+        assert layout["module.head.deconv_layers.0.weight"] == [2048, 256, 4, 4]  # ConvTranspose2d: in x out x k x k
+        assert layout["module.head.deconv_layers.3.weight"] == [256, 256, 4, 4]
+        assert layout["module.head.final_layer.weight"] == [int(joints) * 64, 256, 1, 1]
+        assert layout["module.head.final_layer.bias"] == [int(joints) * 64]
 
 
 @pytest.mark.parametrize("joints", [18, 21])
@@ -68,6 +96,47 @@ def test_round_trip_with_optimizer(tmp_path):
     state_a, state_b = again_optimizer.state_dict()["state"], optimizer.state_dict()["state"]
     assert state_a.keys() == state_b.keys()
     assert all(torch.equal(state_a[k]["exp_avg"], state_b[k]["exp_avg"]) for k in state_a)
+
+
+@pytest.mark.parametrize("prefix", ["", "module."], ids=["bare", "bare-dataparallel"])
+def test_loads_a_bare_state_dict(tmp_path, prefix):
+    """The docstring promises it: a file holding only model.state_dict() (as many repositories share) loads too."""
+    small = Config(resnet_type=18)
+    torch.manual_seed(1)
+    source = get_pose_net(small, is_train=False, joint_num=4)
+    path = tmp_path / "bare.pth"
+    torch.save({prefix + k: v for k, v in source.state_dict().items()}, path)
+    model = get_pose_net(small, is_train=False, joint_num=4)
+    assert load_checkpoint(str(path), model) == 0  # no epoch in a bare state dict
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in source.state_dict().items())
+
+
+def test_an_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    small = Config(resnet_type=18)
+    model = get_pose_net(small, is_train=False, joint_num=4)
+    path = tmp_path / "last.pth"
+    save_checkpoint(str(path), model, epoch=1)
+    good = path.read_bytes()
+    real_save = torch.save
+
+    def disk_full_half_way(obj, f, *args, **kwargs):  # writes half of the file, then fails, as a full disk would
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        half = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "wb") as out:
+                out.write(half)
+        else:
+            f.write(half)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(str(path), model, epoch=2)
+    monkeypatch.undo()
+    assert path.read_bytes() == good  # the last good checkpoint is untouched ...
+    assert load_checkpoint(str(path), get_pose_net(small, is_train=False, joint_num=4)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pth"]  # ... and no half-written file is left behind
 
 
 def test_joint_mismatch_names_the_joint_count(tmp_path):

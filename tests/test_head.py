@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from minipose import HeadNet, ResNetBackbone
+from minipose.checks import randomize_bn
 
 
 def test_shapes_for_a_batch_of_32():
@@ -41,10 +42,15 @@ def test_every_backbone_depth_gets_a_working_head(depth):
 
 def test_official_initialisation():
     head = HeadNet(18)
+    randomize_bn(head)  # fresh BatchNorms already hold weight 1, bias 0: start elsewhere
+    torch.nn.init.constant_(head.final_layer.bias, 0.5)
     head.init_weights()
     weights = torch.cat([m.weight.flatten() for m in head.modules() if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Conv2d))])
     assert abs(weights.std().item() - 0.001) < 0.0001
     assert torch.all(head.final_layer.bias == 0)
+    bns = [m for m in head.deconv_layers if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 3
+    assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in bns)
 
 
 def test_wrong_feature_width_names_the_fix():

@@ -33,6 +33,55 @@ def test_drift_is_detected(tmp_path):
     assert "minipose/integral.py" in problems and "orphan.py" in problems
 
 
+def _copy_project(tmp_path):
+    shutil.copytree(ROOT / "lessons", tmp_path / "lessons")
+    shutil.copytree(ROOT / "minipose", tmp_path / "minipose")
+    return tmp_path / "minipose"
+
+
+def test_gather_refuses_to_overwrite_a_hand_edit(tmp_path, capsys):
+    """A module edited by hand (where a traceback pointed) is not overwritten silently: gather writes nothing,
+    shows the edit as a diff, names the lesson cell to move it into, and offers --force."""
+    package = _copy_project(tmp_path)
+    module = package / "integral.py"
+    edited = module.read_text().replace("softmax(dim=2)", "softmax(dim=2)  # my fix")
+    module.write_text(edited)
+    before = {p.name: p.read_text() for p in package.glob("*.py")}
+    # The lesson changes too, so that gather has something to write: it must still write nothing.
+    notebook = tmp_path / "lessons" / "04_head.ipynb"
+    notebook.write_text(notebook.read_text().replace("one 3D heatmap per joint", "one 3D heatmap for each joint"))
+    assert gather.main([], root=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert {p.name: p.read_text() for p in package.glob("*.py")} == before
+    assert "minipose/integral.py was edited by hand" in err
+    assert "--- minipose/integral.py (what the lessons produce)" in err
+    assert "\n-    probs = heatmaps.reshape" in err and "\n+    probs = heatmaps.reshape" in err and "# my fix" in err
+    assert "Soft-argmax, the integral regression" not in err  # the diff shows the edit, not the whole file
+    assert "`#| export minipose/integral.py` cell of lessons/05_soft_argmax.ipynb" in err
+    assert "python tools/gather.py --force" in err
+    assert "head.py" not in err  # the module that was not edited is not blamed
+    # --force throws the edit away and writes what the lessons say.
+    assert gather.main(["--force"], root=tmp_path) == 0
+    assert "# my fix" not in module.read_text() and gather.differences(tmp_path) == []
+    assert "one 3D heatmap for each joint" in (package / "head.py").read_text()
+
+
+def test_gather_overwrites_modules_it_wrote_and_refuses_to_delete_an_edited_orphan(tmp_path, capsys):
+    package = _copy_project(tmp_path)
+    notebook = tmp_path / "lessons" / "05_soft_argmax.ipynb"
+    notebook.write_text(notebook.read_text().replace("integral regression", "integral-regression"))
+    assert gather.main([], root=tmp_path) == 0  # only the lesson changed: the module follows it
+    assert "integral-regression" in (package / "integral.py").read_text()
+    assert gather.differences(tmp_path) == []
+    # A module a lesson no longer exports, untouched since gathering: removed. Edited by hand: kept, refused.
+    orphan = package / "orphan.py"
+    orphan.write_text((package / "head.py").read_text())
+    assert gather.main([], root=tmp_path) == 0 and not orphan.exists()
+    orphan.write_text((package / "head.py").read_text() + "x = 1\n")
+    assert gather.main([], root=tmp_path) == 1 and orphan.exists()
+    assert "minipose/orphan.py was edited by hand" in capsys.readouterr().err
+
+
 def test_every_generated_module_has_a_lesson_and_the_numbering_is_dense():
     numbers = [int(p.name[:2]) for p in LESSONS]
     assert numbers == list(range(len(numbers))) and len(numbers) >= 8
