@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+import tomllib  # standard library since Python 3.11, the oldest minipose supports
 
 from conftest import ROOT
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def pins(text: str) -> dict[str, str]:
@@ -30,3 +27,29 @@ def test_every_declared_dependency_is_pinned():
     constraints = pins((ROOT / "constraints.txt").read_text())
     assert names - set(constraints) == set()
     assert constraints["torch"] == "2.14.1" and constraints["torchvision"] == "0.29.1"
+
+
+def test_declared_ranges_hold_the_pins():
+    """pyproject's ranges must admit the tested pins (and no older Python than the pins need)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    constraints = pins((ROOT / "constraints.txt").read_text())
+    for dep in project["dependencies"]:
+        name, low, high = re.fullmatch(r"(\w+)>=([\d.]+),<([\d.]+)", dep).groups()
+        version = tuple(int(x) for x in constraints[name].split("."))
+        assert tuple(int(x) for x in low.split(".")) <= version < tuple(int(x) for x in high.split(".")), dep
+
+
+def test_pytest_without_nbval_says_what_to_install(tmp_path):
+    """Without the dev extra, plain `pytest` used to stop at "unrecognized arguments: --nbval"."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:nbval", "tests/test_environment.py"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 4, run.stdout + run.stderr  # pytest's exit code for a usage error
+    assert "nbval is not installed" in run.stderr and 'pip install -c constraints.txt -e ".[lessons,dev]"' in run.stderr
+    assert "unrecognized arguments" not in run.stderr
+
+
+def test_ci_never_touches_the_users_venv():
+    """`bash .ci/run` builds its environment in a temporary folder: ./.venv is the one README told you to make."""
+    code = "\n".join(line.split("#")[0] for line in (ROOT / ".ci" / "run").read_text().splitlines())
+    assert ".venv" not in code and "mktemp -d" in code and "trap" in code
