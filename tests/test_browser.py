@@ -28,14 +28,14 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("MINIPOSE_CHROMIUM", "/usr/bin/chromium")
 # What each lesson must show once run: a key shape line (or result), and how many figures it draws.
 EXPECTED = {
-    "00_overview.ipynb": (["coords: (2, 18, 3)"], 0),
-    "01_residual_blocks.ipynb": (["(32, 256, 64, 64)", "Bottleneck  == torchvision: True"], 0),
-    "02_make_layer.ipynb": (["(32, 2048, 8, 8)", "layer3 == torchvision's layer3: True"], 0),
-    "03_backbone.ipynb": (["(32, 2048, 8, 8)", "(32, 64, 128, 128)"], 1),
-    "04_head.ipynb": (["(32, 1152, 64, 64)", "(32, 256, 16, 16)"], 1),
-    "05_soft_argmax.ipynb": (["(32, 18, 3)", "gradcheck: True"], 1),
-    "06_posenet.ipynb": (["(32, 2048, 8, 8)", "(32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)"], 0),
-    "07_checkpoints.ipynb": (["identical layout: True"], 0),
+    "00_overview.ipynb": (["coords: (2, 18, 3)", "Exercise 00.1: passed"], 1),
+    "01_residual_blocks.ipynb": (["(32, 256, 64, 64)", "Bottleneck  == torchvision: True", "Exercise 01.2: passed"], 0),
+    "02_make_layer.ipynb": (["(32, 2048, 8, 8)", "layer3 == torchvision's layer3: True", "Exercise 02.1: passed"], 0),
+    "03_backbone.ipynb": (["(32, 2048, 8, 8)", "(32, 64, 128, 128)", "Exercise 03.2: passed"], 1),
+    "04_head.ipynb": (["(32, 1152, 64, 64)", "(32, 256, 16, 16)", "Exercise 04.2: passed"], 1),
+    "05_soft_argmax.ipynb": (["(32, 18, 3)", "gradcheck: True", "Exercise 05.1: passed", "x, y and z are exactly 1 too large"], 1),
+    "06_posenet.ipynb": (["(32, 2048, 8, 8)", "(32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)", "Exercise 06.2: passed"], 0),
+    "07_checkpoints.ipynb": (["identical layout: True", "Exercise 07.1: passed"], 0),
 }
 CHROMIUM_ARGS = [  # a closed network: no background traffic, no sandbox (CI runs as root)
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

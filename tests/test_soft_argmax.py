@@ -32,7 +32,7 @@ def test_matches_float64_reference(dtype, atol):
 
 
 def test_official_index_convention_agrees():
-    """The official code weights by arange(1..N) and subtracts 1; the result must be the same."""
+    """The official code's first version (2019) weighted by arange(1..N) and subtracted 1; the result must be the same."""
     torch.manual_seed(0)
     logits = torch.randn(2, 3 * 5, 7, 9, dtype=torch.float64)
     p = logits.reshape(2, 3, 5 * 7 * 9).softmax(2).reshape(2, 3, 5, 7, 9)

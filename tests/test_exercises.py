@@ -1,0 +1,205 @@
+"""The exercise machinery: student versions made from the solved lessons, and grading a folder of submissions.
+
+The checks of each lesson's exercises are tested in tests/test_exNN.py.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import re
+import shutil
+import sys
+
+import pytest
+
+from conftest import ROOT
+from minipose.exercises import Exercise, exercises, lesson
+
+sys.path.insert(0, str(ROOT / "tools"))
+import grade  # noqa: E402
+import make_student  # noqa: E402
+
+SOLVED = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+STUDENT = ROOT / "student"
+
+
+def cells_of(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_student_versions_are_current():
+    assert make_student.main(["--check"]) == 0, "run `python tools/make_student.py`"
+
+
+def test_stale_student_versions_are_detected(tmp_path, capsys):
+    shutil.copytree(ROOT / "lessons", tmp_path / "lessons")
+    shutil.copytree(STUDENT, tmp_path / "student")
+    (tmp_path / "minipose" / "exercises").mkdir(parents=True)
+    shutil.copy(ROOT / "minipose" / "exercises" / "solutions.json", tmp_path / "minipose" / "exercises")
+    assert make_student.main(["--check"], root=tmp_path) == 0
+    lesson05 = tmp_path / "lessons" / "05_soft_argmax.ipynb"
+    lesson05.write_text(lesson05.read_text().replace("x, y, z = flat % w,", "x, y, z = (flat % w),"))
+    assert make_student.main(["--check"], root=tmp_path) == 1
+    assert "minipose/exercises/solutions.json" in capsys.readouterr().err
+    assert make_student.main([], root=tmp_path) == 0 and make_student.main(["--check"], root=tmp_path) == 0
+
+
+@pytest.mark.parametrize("solved", SOLVED, ids=lambda p: p.name)
+def test_student_version_hides_every_solution(solved):
+    student = STUDENT / solved.name
+    text = student.read_text()
+    solved_cells = cells_of(solved)
+    regions, shown = [], set()  # lines of solution regions; lines the solved lesson shows outside them anyway
+    for cell in solved_cells:
+        inside = False
+        for line in source(cell).split("\n"):
+            if "### END SOLUTION" in line:
+                inside = False
+            if inside and line.strip():
+                regions.append(line)
+            elif "instructor" not in cell.get("metadata", {}).get("tags", []):
+                shown.add(line)
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+    student_lines = {line for cell in cells_of(student) for line in source(cell).split("\n")}
+    leaked = [line for line in regions if line in student_lines and line not in shown]
+    assert not leaked, f"solution lines in the student version: {leaked}"
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    for cell in cells_of(student):
+        assert "instructor" not in cell.get("metadata", {}).get("tags", [])
+        assert not cell.get("outputs") and cell.get("execution_count") is None
+    numbers = [ex.number for ex in exercises(solved.name[:2])]
+    code = "\n".join(source(c) for c in cells_of(student))
+    for number in numbers:
+        assert f'raise NotImplementedError("Exercise {number}")' in code
+    assert len(re.findall(r"### BEGIN SOLUTION", solved.read_text())) >= len(numbers)
+
+
+def test_stub_keeps_the_indentation():
+    text = "# Exercise 09.1: x\ndef f(a):\n    if a:\n        ### BEGIN SOLUTION\n        return 1\n        ### END SOLUTION\n    return 0"
+    student, solution, number = make_student.strip_solution(text, "test")
+    assert number == "09.1"
+    assert student.split("\n")[3:5] == ["        # YOUR CODE HERE", '        raise NotImplementedError("Exercise 09.1")']
+    assert solution.split("\n")[3] == "        return 1" and "SOLUTION" not in solution
+    compile(student, "student", "exec")
+    for broken in [text.replace("### END SOLUTION", ""), text.replace("# Exercise 09.1: x", "# a cell")]:
+        with pytest.raises(make_student.SourceError):
+            make_student.strip_solution(broken, "test")
+
+
+@pytest.mark.parametrize("number", [p.name[:2] for p in SOLVED])
+def test_lesson_has_checked_exercises_with_hints_and_tests(number):
+    """At least two checked exercises per lesson, each with hints, a solution, an answer cell and its own tests."""
+    found = exercises(number)
+    assert len(found) >= 2 and all(isinstance(ex, Exercise) for ex in found)
+    solutions = json.loads((ROOT / "minipose" / "exercises" / "solutions.json").read_text())
+    tests = (ROOT / "tests" / f"test_ex{number}.py").read_text()
+    module = lesson(number)
+    for name, ex in vars(module).items():
+        if isinstance(ex, Exercise):
+            assert ex.number.startswith(number + ".") and ex.number in solutions and ex._hints
+            assert re.search(rf"assert_verdicts\(\s*ex{number}\.{name}\b", tests), f"no assert_verdicts for ex{number}.{name}"
+            cells = cells_of(next(p for p in SOLVED if p.name.startswith(number)))
+            assert any(source(c).startswith(f"# Exercise {ex.number}:") for c in cells)
+            assert any(f"ex.{name}.check({ex.answer_name})" in source(c) for c in cells)
+    assert module.__doc__
+
+
+# --- grading ---------------------------------------------------------------------------------------------------
+
+def _answer_cell(cells, number):
+    return next(i for i, c in enumerate(cells) if source(c).startswith(f"# Exercise {number}"))
+
+
+def _fill(cells, solved_cells, number, replace=None):
+    """Put the solved lesson's answer to `number` into a student notebook's cells (optionally altered)."""
+    i = _answer_cell(cells, number)
+    text = source(solved_cells[_answer_cell(solved_cells, number)])
+    text = "\n".join(line for line in text.split("\n") if "SOLUTION" not in line)
+    if replace:
+        text = text.replace(*replace)
+    cells[i]["source"] = text
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One grading run over: the solved lessons, the blank student versions, and three doctored submissions."""
+    root = tmp_path_factory.mktemp("grading")
+    folder, kept = root / "submissions", root / "executed"
+    for path in SOLVED:
+        (folder / "solved").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / "solved" / path.name)
+    shutil.copytree(STUDENT, folder / "blank")
+    blank05 = json.loads((STUDENT / "05_soft_argmax.ipynb").read_text())
+    solved05 = cells_of(ROOT / "lessons" / "05_soft_argmax.ipynb")
+
+    partial = copy.deepcopy(blank05)  # 05.1 done, 05.2 not
+    _fill(partial["cells"], solved05, "05.1")
+    wrong = copy.deepcopy(blank05)  # both done; 05.1 with the official indices but without the "- 1"
+    _fill(wrong["cells"], solved05, "05.1", ("torch.arange(w, **like)", "torch.arange(1, w + 1, **like)"))
+    _fill(wrong["cells"], solved05, "05.2")
+    mangled = copy.deepcopy(blank05)  # 05.2's answer deleted, 05.1's duplicated (the later copy right), reordered
+    cells = mangled["cells"]
+    _fill(cells, solved05, "05.1")
+    del cells[_answer_cell(cells, "05.2")]
+    i = _answer_cell(cells, "05.1")
+    first = copy.deepcopy(cells[i])
+    first["source"] = "# Exercise 05.1 (first try)\ndef my_soft_argmax(heatmaps, joint_num, depth_dim):\n    return 0"
+    cells.insert(i, first)
+    cells[i + 1], cells[i + 2] = cells[i + 2], cells[i + 1]  # the check cell now runs before the final answer
+    for name, nb in [("partial", partial), ("wrong", wrong), ("mangled", mangled)]:
+        (folder / name).mkdir()
+        # Renamed, as students do: the lesson comes from the notebook's metadata.
+        (folder / name / f"{name} soft-argmax (1).ipynb").write_text(json.dumps(nb))
+    (folder / "corrupt").mkdir()
+    (folder / "corrupt" / "05_soft_argmax.ipynb").write_text("{not json")
+    out = root / "grades.csv"
+    assert grade.main([str(folder), "--out", str(out), "--keep", str(kept), "--timeout", "300"]) == 0
+    return out, kept
+
+
+def _rows(path):
+    with path.open(newline="") as f:
+        return list(csv.reader(f))
+
+
+def _table(out):
+    rows = _rows(out)
+    header = rows[0]
+    return {r[0]: dict(zip(header[1:], r[1:])) for r in rows[1:]}
+
+
+def test_grading_gives_the_expected_table(graded, capsys):
+    out, _ = graded
+    table = _table(out)
+    numbers = [ex.number for path in SOLVED for ex in exercises(path.name[:2])]
+    assert set(table) == {"solved", "blank", "partial", "wrong", "mangled", "corrupt"}
+    assert all(table["solved"][n] == "passed" for n in numbers) and table["solved"]["passed"] == str(len(numbers))
+    assert all(table["blank"][n] == "not attempted" for n in numbers)
+    assert (table["partial"]["05.1"], table["partial"]["05.2"]) == ("passed", "not attempted")
+    assert (table["wrong"]["05.1"], table["wrong"]["05.2"]) == ("failed", "passed")
+    assert (table["mangled"]["05.1"], table["mangled"]["05.2"]) == ("passed", "missing")
+    assert table["corrupt"]["05.1"] == "missing"
+    details = {(r[0], r[1]): r[3] for r in _rows(out.with_name("grades_details.csv"))}
+    assert "x is exactly 1 too large (off by one)" in details[("wrong", "05.1")]
+    assert "`argmax_3d` is not defined" in details[("mangled", "05.2")]
+    # Exercises of other lessons: the three students who sent only lesson 05 are missing them, and told so.
+    for n in numbers:
+        if not n.startswith("05."):
+            assert table["partial"][n] == "missing"
+
+
+def test_blank_student_notebooks_run_through_with_every_check_not_attempted(graded):
+    _, kept = graded
+    for path in sorted((kept / "blank").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        outputs = [o for c in cells[:-1] if c["cell_type"] == "code" for o in c["outputs"]]  # the last: grading
+        assert not [o for o in outputs if o["output_type"] == "error"], path.name
+        checks = [o["metadata"]["minipose"] for o in outputs if "minipose" in o.get("metadata", {})]
+        assert len(checks) == len(exercises(path.name[:2]))
+        assert all(c["status"] == "not attempted" for c in checks), path.name
