@@ -201,8 +201,7 @@ def _check_count_projections(fn) -> str:
                       "blocks whose downsample is not None")
     depth = next(d for d in truth if answers[d] != truth[d])
     raise Mistake(f"for ResNet-{depth} you returned {answers[depth]}; for each stage, ask whether its first block "
-                  "changes the stride or the channel count (or count the blocks of ResNetBackbone(depth) whose "
-                  "downsample is not None)")
+                  "changes the stride or the channel count")
 
 
 q2 = Exercise(

@@ -90,7 +90,7 @@ def _shape_mistake(out: torch.Tensor, ref: torch.Tensor, b: int, j: int) -> str:
 
 def _check_coord_l1_loss(fn) -> str:
     torch.manual_seed(6)
-    cases = [  # batch, joints, vis shape, have_depth shape: every shape the official broadcasting accepts
+    cases = [  # batch, joints, vis shape, have_depth shape: every mask shape coord_l1_loss accepts
         (3, 5, "B x J", "B"),
         (2, 7, "B x J x 1", "B x 1"),
         (4, 6, "B x J x 3", "B x 1"),
@@ -136,8 +136,8 @@ def _check_coord_l1_loss(fn) -> str:
     except Exception:  # noqa: BLE001 - reported below
         ok = False
     if not ok:
-        raise Mistake("the values are right but the gradient is not (torch.autograd.gradcheck fails): avoid in-place "
-                      "edits of the prediction, .detach() and .data")
+        raise Mistake("the values are right but the gradient is not (torch.autograd.gradcheck fails in float64): "
+                      "avoid in-place edits of the prediction, .detach(), .data and casts such as .float()")
     return ("Matches minipose.coord_l1_loss for vis of shape B x J, B x J x 1 and B x J x 3 and have_depth of "
             "shape B and B x 1, with masked joints and 2D-only images, and gradcheck agrees.")
 
