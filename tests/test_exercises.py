@@ -203,3 +203,16 @@ def test_blank_student_notebooks_run_through_with_every_check_not_attempted(grad
         checks = [o["metadata"]["minipose"] for o in outputs if "minipose" in o.get("metadata", {})]
         assert len(checks) == len(exercises(path.name[:2]))
         assert all(c["status"] == "not attempted" for c in checks), path.name
+
+
+ALL_EXERCISES = [ex for path in SOLVED for ex in exercises(path.name[:2])]
+
+
+@pytest.mark.parametrize("exercise", ALL_EXERCISES, ids=lambda ex: ex.number)
+def test_checks_never_raise_on_junk_answers(exercise):
+    """Whatever a student passes (nothing, a number, a string, a function that returns None, a class), the check
+    answers with a sentence: never an exception, never 'the check itself failed'."""
+    for junk in [None, 42, "my answer", lambda *args, **kwargs: None, object]:
+        result = exercise.result(junk)
+        assert result.status == "failed", (junk, result)
+        assert result.message.startswith("not yet: ") and "the check itself failed" not in result.message
