@@ -216,3 +216,22 @@ def test_checks_never_raise_on_junk_answers(exercise):
         result = exercise.result(junk)
         assert result.status == "failed", (junk, result)
         assert result.message.startswith("not yet: ") and "the check itself failed" not in result.message
+
+
+def test_a_broken_exercise_module_is_not_taken_for_a_lesson_without_exercises(monkeypatch):
+    """exNN importing something missing must fail loudly: grading it as 'no exercises' would give everyone 0 of 0."""
+    import importlib
+
+    import minipose.exercises as package
+
+    real = importlib.import_module
+
+    def broken(name, *args):
+        if name == "minipose.exercises.ex05":
+            raise ModuleNotFoundError("No module named 'somedependency'", name="somedependency")
+        return real(name, *args)
+
+    monkeypatch.setattr(package.importlib, "import_module", broken)
+    assert exercises("99") == []
+    with pytest.raises(ModuleNotFoundError, match="somedependency"):
+        exercises("05")

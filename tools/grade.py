@@ -71,7 +71,6 @@ def grade(folder: Path, timeout: int = 120, keep: Path | None = None) -> tuple[d
     """{student: {exercise: (status, message)}}, and notes for the instructor."""
     import nbformat
 
-    sys.path.insert(0, str(ROOT))
     from minipose.exercises import exercises
 
     table: dict[str, dict[str, tuple[str, str]]] = {}

@@ -14,7 +14,8 @@ The student version (student/NN_*.ipynb) replaces each region by a stub at the s
         raise NotImplementedError("Exercise NN.k")
 
 drops cells tagged `instructor` (the planted wrong answers that prove the checks), and clears every output.
-minipose/exercises/solutions.json gets each answer cell without its markers, for `ex.qN.solution()`.
+minipose/exercises/solutions.json gets each answer cell without its markers, for `ex.qN.solution()`, and
+student/lesson_setup.py is a copy of lessons/lesson_setup.py, which every lesson's first cell imports.
 
     python tools/make_student.py          # write student/ and minipose/exercises/solutions.json
     python tools/make_student.py --check  # exit 1 if they are stale (CI runs this)

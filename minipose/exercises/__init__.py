@@ -18,7 +18,9 @@ exercise's answer by name, so it does not depend on the student's check cells.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import re
 import linecache
 import sys
 import traceback
@@ -26,7 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-LESSONS = ["00", "01", "02", "03", "04", "05", "06", "07"]
 PASSED, FAILED, NOT_ATTEMPTED, MISSING = "passed", "failed", "not attempted", "missing"
 _PACKAGE_DIRS = [str(Path(__file__).resolve().parent.parent)]
 
@@ -79,6 +80,18 @@ def describe_crash(err: BaseException) -> str:
     if len(text) > 160:
         text = text[:157] + "..."
     return f"your code raised {type(err).__name__}{where}" + (f": {text}" if text else "")
+
+
+def describe_load_error(err: Exception) -> str:
+    """load_state_dict's long error, shortened to the first few missing and unexpected names (for check messages)."""
+    text, parts = str(err), []
+    for label, marker in (("missing", "Missing key(s)"), ("unexpected", "Unexpected key(s)")):
+        if marker in text:
+            names = re.findall(r'"([^"]+)"', text[text.index(marker):].split(". ", 1)[0])
+            parts.append(f"{label} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}")
+    if not parts and "size mismatch" in text:
+        parts.append(" ".join(text[text.index("size mismatch"):].split())[:160])
+    return "; ".join(parts) or " ".join(text.split())[:160]
 
 
 _CUDA_WORDS = ("CUDA", "cuda", "NVIDIA", "Expected all tensors to be on the same device")
@@ -201,12 +214,13 @@ def lesson(number: str):
 
 
 def exercises(number: str) -> list[Exercise]:
-    """The checked exercises of a lesson, in order (none for a lesson without an exercise module)."""
-    try:
-        module = lesson(number)
-    except ModuleNotFoundError:
+    """The checked exercises of a lesson, in order (none for a lesson without an exercise module).
+
+    Only a missing exNN module means "no exercises": an error inside one propagates, never hidden.
+    """
+    if importlib.util.find_spec(f"minipose.exercises.ex{number}") is None:
         return []
-    return [v for v in vars(module).values() if isinstance(v, Exercise)]
+    return [v for v in vars(lesson(number)).values() if isinstance(v, Exercise)]
 
 
 def grade_namespace(namespace: dict[str, Any], number: str) -> list[Result]:

@@ -6,7 +6,7 @@ from torch import nn
 
 from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Question, call, describe_load_error
 
 
 def _projection(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -115,7 +115,7 @@ def _check_block(answer, reference: type[nn.Module], kind: str, expansion: int, 
         try:
             block.load_state_dict(ref.state_dict(), strict=True)
         except Exception as err:  # noqa: BLE001 - reported as the student's mistake
-            raise Mistake(f"the reference's weights do not load strictly: {str(err).splitlines()[0][:160]}") from None
+            raise Mistake(f"the reference's weights do not load strictly: {describe_load_error(err)}") from None
         block.eval()
         ref.eval()
         torch.manual_seed(2)

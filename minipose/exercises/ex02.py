@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import re
 
 import torch
 from torch import nn
@@ -10,7 +9,7 @@ from torch import nn
 from minipose.backbone import RESNET_SPEC, ResNetBackbone
 from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Question, call, describe_load_error
 from minipose.stages import make_layer
 
 # label, block, inplanes, planes, blocks, stride: no projection, a projection at stride 1, two stride-2 stages
@@ -112,17 +111,6 @@ def _check_stage_structure(stage, label: str, block, inplanes: int, planes: int,
                       "add a projection only when `stride != 1 or inplanes != planes * block.expansion`")
 
 
-def _load_problem(err: Exception) -> str:
-    """load_state_dict's long error, shortened to the first few missing and unexpected names."""
-    text, parts = str(err), []
-    for label, marker in (("missing", "Missing key(s)"), ("unexpected", "Unexpected key(s)")):
-        if marker in text:
-            names = re.findall(r'"([^"]+)"', text[text.index(marker):].split(". ", 1)[0])
-            parts.append(f"{label} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}")
-    if not parts and "size mismatch" in text:
-        parts.append(" ".join(text[text.index("size mismatch"):].split())[:160])
-    return "; ".join(parts) or " ".join(text.split())[:160]
-
 def _check_make_layer(fn) -> str:
     for label, block, inplanes, planes, blocks, stride in _STAGE_CASES:
         torch.manual_seed(2)
@@ -134,7 +122,7 @@ def _check_make_layer(fn) -> str:
             stage.load_state_dict(reference.state_dict(), strict=True)
         except Exception as err:  # noqa: BLE001 - reported as a naming problem
             raise Mistake(f"the weights of {label} built by make_layer do not load into yours (strict): "
-                          f"{_load_problem(err)}. Keep the block names 0, 1, ... and downsample.0 / downsample.1"
+                          f"{describe_load_error(err)}. Keep the block names 0, 1, ... and downsample.0 / downsample.1"
                           ) from None
         x = torch.randn(2, inplanes, 12, 10)  # non-square: a swapped height and width would show
         stage.eval(), reference.eval()

@@ -1,13 +1,12 @@
 """Exercises of lesson 04, the deconvolution head (written directly, not generated)."""
 from __future__ import annotations
 
-import re
 
 import torch
 from torch import nn
 
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Question, call, describe_load_error
 from minipose.head import HeadNet
 
 # size, kernel_size, stride, padding, output_padding: the head's k4/s2/p1 three times (8 -> 16 -> 32 -> 64),
@@ -135,17 +134,6 @@ def _check_deconv_structure(layers, in_channels: int, num_layers: int) -> None:
                       "them the three layers collapse into one linear map")
 
 
-def _load_problem(err: Exception) -> str:
-    """load_state_dict's long error, shortened to the first few missing and unexpected names."""
-    text, parts = str(err), []
-    for label, marker in (("missing", "Missing key(s)"), ("unexpected", "Unexpected key(s)")):
-        if marker in text:
-            names = re.findall(r'"([^"]+)"', text[text.index(marker):].split(". ", 1)[0])
-            parts.append(f"{label} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}")
-    if not parts and "size mismatch" in text:
-        parts.append(" ".join(text[text.index("size mismatch"):].split())[:160])
-    return "; ".join(parts) or " ".join(text.split())[:160]
-
 def _check_make_deconv_layers(fn) -> str:
     for in_channels, num_layers, h, w in _HEAD_CASES:
         torch.manual_seed(6)
@@ -157,7 +145,7 @@ def _check_make_deconv_layers(fn) -> str:
             layers.load_state_dict(reference.state_dict(), strict=True)
         except Exception as err:  # noqa: BLE001 - reported as a naming problem
             raise Mistake(f"HeadNet's deconv_layers state dict does not load into yours (strict): "
-                          f"{_load_problem(err)}. The order is deconv, BN, ReLU per layer, so the weights are named "
+                          f"{describe_load_error(err)}. The order is deconv, BN, ReLU per layer, so the weights are named "
                           "0.weight, 1.weight, 1.bias, ..., 3.weight, 4.weight, ...") from None
         x = torch.randn(2, in_channels, h, w)  # non-square features
         layers.eval(), reference.eval()
