@@ -164,7 +164,8 @@ def _load_subject(root: Path, subject: int, frame_step: int, config: Config) -> 
         if bbox is None:
             raise DataFolderError(
                 f"{data_path}: annotation {ann['id']} (image {img['file_name']}) has box {ann['bbox']}, which has no "
-                f"area inside the {img['width']} × {img['height']} picture; fix or remove that annotation")
+                f"area inside the {img['width']} × {img['height']} picture (no size, or it starts beyond the right "
+                "or bottom edge); fix or remove that annotation")
         records.append({
             "img_path": str(root / "images" / img["file_name"]),
             "img_id": img["id"],

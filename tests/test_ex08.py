@@ -83,7 +83,7 @@ def test_process_bbox_check():
         (always_square, "your box is square, but the crop is not"),
         (upside_down_ratio, "aspect ratio upside down"),
         (from_the_corner, "the box grew from its top-left corner"),
-        (min_not_max, "you shrank the longer side"),
+        (min_not_max, "you shrank a side instead of growing"),
         (not_clipped, "you did not clip the box to the picture first"),
         (returns_corners, "you returned the corners [x1, y1, x2, y2]"),
         (never_none, "nothing of it can be cropped: return None"),

@@ -80,10 +80,10 @@ def _box_variants(bbox, width, height, input_shape) -> list[tuple[str, np.ndarra
         (corner, dict(anchor="padded corner")),
         ("you returned the centre (c_x, c_y) in place of x, y; return the top-left corner x = c_x - w / 2, "
          "y = c_y - h / 2", dict(anchor="centre as x, y")),
-        ("you shrank the longer side instead of growing the shorter one (min where max belongs): the crop must "
+        ("you shrank a side instead of growing the one that is too small (min where max belongs): the crop must "
          "contain the whole person, so pad: if w > ratio * h then h = w / ratio, else w = h * ratio",
          dict(pad="shrink")),
-        ("the box keeps its own aspect ratio: pad the shorter side about the centre until w / h = "
+        ("the box keeps its own aspect ratio: grow the side that is too small, about the centre, until w / h = "
          "input_shape[1] / input_shape[0], or the crop will stretch the person", dict(pad="none")),
         ("you did not clip the box to the picture first: x1 = max(0, x), x2 = min(width - 1, x1 + w - 1) (the "
          "same for y), then pad and enlarge the clipped box", dict(clip="none")),
@@ -170,7 +170,7 @@ q1 = Exercise(
     "08.1", "a box to the official crop box", "my_process_bbox", _check_process_bbox,
     hints=[
         "Three steps: clip (x1 = max(0, x), x2 = min(width - 1, x1 + max(0, w - 1)), the same for y; None if "
-        "nothing is left), pad the shorter side to the ratio input_shape[1] / input_shape[0], then w, h = 1.25 w, "
+        "nothing is left), grow the side that is too small until w / h = input_shape[1] / input_shape[0], then w, h = 1.25 w, "
         "1.25 h.",
         "Compute the centre c_x = x1 + w / 2, c_y = y1 + h / 2 once, after clipping; padding and enlarging change "
         "only w and h, and the box you return is [c_x - w / 2, c_y - h / 2, w, h].",
