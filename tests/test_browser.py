@@ -36,7 +36,7 @@ EXPECTED = {
     "05_soft_argmax.ipynb": (["(32, 18, 3)", "gradcheck: True", "Exercise 05.1: passed", "x, y and z are exactly 1 too large"], 1),
     "06_posenet.ipynb": (["(32, 2048, 8, 8)", "(32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)", "Exercise 06.2: passed"], 0),
     "07_checkpoints.ipynb": (["identical layout: True", "Exercise 07.1: passed"], 0),
-    "08_data.ipynb": (["img        (32, 3, 256, 256)", "joint_vis  (32, 18, 1)", "exact True | approx True",
+    "08_data.ipynb": (["img        (32, 3, 256, 256)", "joint_vis  (32, 18, 1)", "approx True | maxdiff < 1e-6 mm: True",
                        "Exercise 08.3: passed"], 3),
 }
 CHROMIUM_ARGS = [  # a closed network: no background traffic, no sandbox (CI runs as root)
