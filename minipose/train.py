@@ -1,0 +1,278 @@
+# Written directly, not generated: tools/gather.py leaves this module alone. Lesson 09 shows its key parts.
+"""Train PoseNet on the official Human3.6M layout (synthetic or real): `python -m minipose.train`.
+
+    python -m minipose.train --preset cpu                       # a 2-core laptop: ResNet-18, 128 × 128 crops
+    python -m minipose.train --preset paper --data ~/h36m       # the paper's settings, on a GPU
+    torchrun --nproc_per_node=4 -m minipose.train --preset paper --data ~/h36m   # several GPUs (or CPU processes)
+
+What it does, as the official main/train.py: Adam, the learning rate divided by `lr_dec_factor` at the epochs in
+`lr_dec_epoch`, the per-joint L1 loss on soft-argmax's coordinates. Each epoch ends with the held-out MPJPE in mm,
+a checkpoint in the official format ({'epoch', 'network', 'optimizer'}) and one JSON line in `log.jsonl`;
+`--resume` continues from the last checkpoint and gives the same weights as a run that never stopped.
+Under torchrun it uses DistributedDataParallel (gloo on CPU, NCCL on CUDA) and a DistributedSampler; the global
+batch is `batch_size`, split over the processes; only rank 0 writes.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from minipose.camera import pixel2cam
+from minipose.checkpoint import load_checkpoint, save_checkpoint
+from minipose.config import Config, pick_device
+from minipose.data import PoseDataset
+from minipose.h36m import Human36M
+from minipose.posenet import coord_l1_loss, get_pose_net
+from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
+
+# Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
+PRESETS: dict[str, dict] = {
+    "paper": dict(config={}, pretrained=True, scenes=None),
+    "cpu": dict(config=dict(resnet_type=18, input_shape=(128, 128), depth_dim=32, batch_size=32, lr=1e-3,
+                            lr_dec_epoch=(8, 10), end_epoch=11),
+                pretrained=False, scenes=4200),
+}
+
+
+def preset_config(name: str) -> Config:
+    if name not in PRESETS:
+        raise ValueError(f"no preset {name!r}; the presets are {', '.join(sorted(PRESETS))}")
+    return dataclasses.replace(Config(), **PRESETS[name]["config"])
+
+
+def learning_rate(config: Config, epoch: int) -> float:
+    """The official schedule: lr, divided by lr_dec_factor once for every epoch in lr_dec_epoch reached."""
+    return config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch)
+
+
+def targets_to_cam(coord: np.ndarray, trans: np.ndarray, root_cam: np.ndarray, f, c, config: Config) -> np.ndarray:
+    """J × 3 network output (x, y on the output grid, z in bins) → camera millimetres, given the true root depth."""
+    x = coord[:, 0] * config.input_shape[1] / config.output_shape[1]
+    y = coord[:, 1] * config.input_shape[0] / config.output_shape[0]
+    inverse = np.linalg.inv(np.vstack([trans, [0.0, 0.0, 1.0]]))
+    px = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]
+    py = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
+    z = (coord[:, 2] / config.depth_dim * 2.0 - 1.0) * (config.bbox_3d_shape[0] / 2.0) + root_cam[2]
+    return pixel2cam(np.stack([px, py, z], axis=1), f, c)
+
+
+def mpjpe(pred_cam: np.ndarray, true_cam: np.ndarray) -> float:
+    """Mean per-joint position error in mm over the 17 evaluation joints, both poses moved to their root."""
+    pred = pred_cam - pred_cam[:, ROOT_IDX:ROOT_IDX + 1]
+    true = true_cam - true_cam[:, ROOT_IDX:ROOT_IDX + 1]
+    return float(np.linalg.norm((pred - true)[:, EVAL_JOINTS], axis=-1).mean())
+
+
+def predict_cam(net, loader, config: Config, device) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) camera-space joints, N × J × 3 mm, for every item of an evaluation loader."""
+    net.eval()
+    preds, trues = [], []
+    with torch.no_grad():
+        for batch in loader:
+            coord = net(batch["img"].to(device)).double().cpu().numpy()
+            for i in range(len(coord)):
+                preds.append(targets_to_cam(coord[i], batch["trans"][i].numpy(), batch["root_cam"][i].numpy(),
+                                            batch["f"][i].numpy(), batch["c"][i].numpy(), config))
+                trues.append(batch["joint_cam"][i].numpy())
+    return np.stack(preds), np.stack(trues)
+
+
+def baselines(train_records, test_records) -> dict[str, float]:
+    """Two answers that need no network, to read MPJPE against.
+
+    mean pose: the training set's mean root-relative pose, for everyone. perfect 2D, zero depth: every joint at its
+    true pixel but at the root's depth — what a network that learned the picture but no depth would score.
+    """
+    true = np.stack([r["joint_cam"] for r in test_records])
+    mean_pose = np.mean([r["joint_cam"] - r["root_cam"] for r in train_records], axis=0)
+    flat = []
+    for r in test_records:
+        px = r["joint_img"].copy()
+        px[:, 2] = r["root_cam"][2]
+        flat.append(pixel2cam(px, r["f"], r["c"]))
+    return {"mean_pose": mpjpe(np.broadcast_to(mean_pose, true.shape), true),
+            "flat_2d": mpjpe(np.stack(flat), true)}
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); starts the process group when run by torchrun (it sets RANK, WORLD_SIZE, ...)."""
+    if "RANK" not in os.environ:
+        return 0, 1, pick_device()
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # processes share the cores
+    return rank, world, torch.device("cpu")
+
+
+def _last_snapshot(out: Path) -> Path | None:
+    snaps = sorted(out.glob("snapshot_*.pth.tar"), key=lambda p: int(p.name.split("_")[1].split(".")[0]))
+    return snaps[-1] if snaps else None
+
+
+def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
+          resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
+          accumulate: int = 1, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+    """Train on the layout at `data`, write snapshots and log.jsonl into `out`; return the network and the log.
+
+    accumulate=k splits each process's batch into k strided micro-batches (items 0, k, 2k, … then 1, k+1, …), each
+    with its own BatchNorm statistics, and sums their gradients before one step. One process with accumulate=k takes
+    exactly the steps of k processes under torchrun (DistributedSampler deals the batch out the same way), on a
+    machine that holds only a k-th of the batch at once.
+    """
+    rank, world, device = _distributed()
+    out = Path(out)
+    end_epoch = config.end_epoch if epochs is None else epochs
+    if config.batch_size % (world * accumulate):
+        raise ValueError(f"batch_size {config.batch_size} does not split over {world} process(es) × {accumulate} "
+                         "micro-batches; pick a multiple")
+    if sync_bn and world > 1 and device.type != "cuda":
+        raise ValueError("SyncBatchNorm works on CUDA only (PyTorch's rule); leave --sync-bn out on CPU")
+    train_db, test_db = Human36M(data, "train", config=config), Human36M(data, "test", config=config)
+    train_set = PoseDataset(train_db, config, train=augment)
+    test_set = PoseDataset(test_db, config, train=False)
+    if len(train_set) < config.batch_size:
+        raise ValueError(f"{data} has {len(train_set)} training people, fewer than one batch of {config.batch_size}")
+
+    torch.manual_seed(seed)
+    net = get_pose_net(config, is_train=pretrained, joint_num=JOINT_NUM)
+    if not pretrained:
+        net.head.init_weights()  # the official head initialisation; the backbone keeps its own
+    if sync_bn and world > 1:
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    net.to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    start = 0
+    if resume:
+        snapshot = _last_snapshot(out)
+        if snapshot is None:
+            raise FileNotFoundError(f"--resume: no snapshot_*.pth.tar in {out}; train without --resume first")
+        start = load_checkpoint(str(snapshot), net, optimizer) + 1
+        for state in optimizer.state.values():  # Adam's averages onto the model's device
+            for k, v in state.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    state[k] = v.to(device)
+    model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else net
+
+    log_path = out / "log.jsonl"
+    records = []
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        if log_path.exists():  # keep what came before the epoch we resume at
+            records = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
+            records = [r for r in records if r["epoch"] < start] if resume else []
+        _write_log(log_path, records)
+        base = baselines(train_db.data, test_db.data)
+
+    sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                                                  drop_last=True)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=config.batch_size, num_workers=workers)
+    for epoch in range(start, end_epoch):
+        lr = learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        sampler.set_epoch(epoch)
+        torch.manual_seed(seed * 100_003 + epoch * 101 + rank)  # augmentation draws, the same after a resume
+        loader = torch.utils.data.DataLoader(
+            train_set, batch_size=config.batch_size // world, sampler=sampler, num_workers=workers, drop_last=True,
+            generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        model.train()
+        started, seen, total = time.perf_counter(), 0, 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress or rank != 0, leave=False)
+        for batch in bar:
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for j in range(accumulate):
+                part = {k: batch[k][j::accumulate].to(device) for k in ("img", "joint_img", "joint_vis", "have_depth")}
+                target = {"coord": part["joint_img"], "vis": part["joint_vis"], "have_depth": part["have_depth"]}
+                loss = coord_l1_loss(model(part["img"]), target).mean() / accumulate
+                loss.backward()
+                step_loss += loss.item()
+            optimizer.step()
+            seen += len(batch["img"]) * world
+            total += step_loss * len(batch["img"])
+            bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
+        seconds = time.perf_counter() - started
+        if rank == 0:
+            pred, true = predict_cam(net, test_loader, config, device)
+            record = {"epoch": epoch, "lr": lr, "loss": total / max(1, seen // world), "mpjpe_mm": mpjpe(pred, true),
+                      "images_per_s": seen / seconds, "seconds": seconds,
+                      "baseline_mean_pose_mm": base["mean_pose"], "baseline_flat_2d_mm": base["flat_2d"]}
+            records.append(record)
+            save_checkpoint(str(out / f"snapshot_{epoch}.pth.tar"), net, optimizer, epoch)
+            _write_log(log_path, records)
+            if progress:
+                print(f"epoch {epoch}: loss {record['loss']:.3f}, held-out MPJPE {record['mpjpe_mm']:.1f} mm "
+                      f"(mean pose {base['mean_pose']:.1f}, flat 2D {base['flat_2d']:.1f}), "
+                      f"{record['images_per_s']:.1f} images/s", flush=True)
+        if world > 1:
+            dist.barrier()
+    if world > 1:
+        dist.destroy_process_group()
+    return net, records
+
+
+def _write_log(path: Path, records: list[dict]) -> None:
+    """One JSON object per line, written to a temporary file and renamed (a crash never leaves half a log)."""
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m minipose.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(sorted(PRESETS))} (default cpu)")
+    parser.add_argument("--data", help="a folder in the official Human3.6M layout (default for the cpu preset: "
+                                       "synthetic scenes in the cache, made on first use)")
+    parser.add_argument("--out", help="where snapshots and log.jsonl go (default output/<preset>)")
+    parser.add_argument("--epochs", type=int, help="stop after this many epochs (default: the preset's end_epoch)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from the last snapshot in --out")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs under torchrun")
+    parser.add_argument("--accumulate", type=int, default=1, help="micro-batches per step (gradient accumulation)")
+    parser.add_argument("--no-augment", action="store_true", help="train on plain crops")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = preset_config(args.preset)
+    except ValueError as err:
+        parser.error(str(err))
+    preset = PRESETS[args.preset]
+    data = args.data
+    if data is None:
+        if preset["scenes"] is None:
+            parser.error(f"--preset {args.preset} needs --data: a folder of parsed Human3.6M (see README)")
+        from minipose import synth
+        data = synth.default_cache_dir() / f"synth-seed0-{preset['scenes']}"
+        if not (data / "minipose_synth.json").exists() and int(os.environ.get("RANK", 0)) == 0:
+            print(f"making {preset['scenes']} synthetic scenes in {data} (once)")
+            synth.write_dataset(data, preset["scenes"], seed=0)
+        if "RANK" in os.environ:  # the others wait until rank 0 has written the data
+            while not (data / "minipose_synth.json").exists():
+                time.sleep(1)
+    out = Path(args.out or Path("output") / args.preset)
+    train(config, data, out, pretrained=preset["pretrained"], epochs=args.epochs, seed=args.seed,
+          resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=not args.no_augment,
+          accumulate=args.accumulate,
+          progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

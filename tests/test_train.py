@@ -1,0 +1,126 @@
+"""Training (python -m minipose.train): the schedule, overfitting one batch, resume, torchrun with 2 processes."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from conftest import ROOT
+from minipose import Config
+from minipose.data import PoseDataset
+from minipose.h36m import Human36M
+from minipose.posenet import coord_l1_loss, get_pose_net
+from minipose.train import learning_rate, preset_config, train
+
+SAMPLE = ROOT / "data" / "synth_sample"
+# Small enough for seconds on a CPU, built from the same classes as the paper's network.
+TINY = dataclasses.replace(Config(), resnet_type=18, input_shape=(64, 64), depth_dim=8, batch_size=8, lr=1e-3,
+                           lr_dec_epoch=(1,), end_epoch=2)
+
+
+def test_learning_rate_follows_the_official_steps():
+    config = Config()  # lr 1e-3, divided by 10 at epochs 17 and 21
+    table = {0: 1e-3, 16: 1e-3, 17: 1e-4, 20: 1e-4, 21: 1e-5, 24: 1e-5}
+    for epoch, lr in table.items():
+        assert learning_rate(config, epoch) == pytest.approx(lr), epoch
+
+
+def test_overfitting_one_batch_lowers_the_loss_tenfold():
+    torch.manual_seed(0)
+    batch = next(iter(torch.utils.data.DataLoader(PoseDataset(Human36M(SAMPLE, "train", config=TINY), TINY),
+                                                  batch_size=4)))
+    net = get_pose_net(TINY, is_train=False, joint_num=18)
+    net.head.init_weights()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    target = {"coord": batch["joint_img"], "vis": batch["joint_vis"], "have_depth": batch["have_depth"]}
+    losses = []
+    for _ in range(150):
+        loss = coord_l1_loss(net(batch["img"]), target).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if losses[-1] < losses[0] / 10:
+            break
+    assert losses[-1] < losses[0] / 10, f"loss {losses[0]:.3f} -> {losses[-1]:.3f} in {len(losses)} steps"
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["network"]
+
+
+def test_resume_gives_the_same_weights_as_not_stopping(tmp_path):
+    common = dict(workers=0, progress=False, seed=3)
+    _, straight = train(TINY, SAMPLE, tmp_path / "straight", epochs=2, **common)
+    train(TINY, SAMPLE, tmp_path / "stopped", epochs=1, **common)
+    _, resumed = train(TINY, SAMPLE, tmp_path / "stopped", epochs=2, resume=True, **common)
+    a, b = _weights(tmp_path / "straight" / "snapshot_1.pth.tar"), _weights(tmp_path / "stopped" / "snapshot_1.pth.tar")
+    for name in a:
+        assert torch.allclose(a[name].float(), b[name].float(), atol=1e-6), name
+    assert [r["epoch"] for r in resumed] == [0, 1]
+    assert straight[1]["loss"] < straight[0]["loss"]  # it learns
+    assert resumed[1]["mpjpe_mm"] == pytest.approx(straight[1]["mpjpe_mm"], abs=1e-3)
+    assert resumed[0]["lr"] == 1e-3 and resumed[1]["lr"] == pytest.approx(1e-4)  # the schedule's step at epoch 1
+    log = [json.loads(line) for line in (tmp_path / "stopped" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1]
+
+
+def test_torchrun_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+    """2 CPU processes (gloo) with 4 crops each take the steps of 1 process with batches of 8 split the same way.
+
+    Each process normalises its own 4 crops (BatchNorm statistics are per process, as DDP does on CPU); the single
+    process reproduces that with 2 strided micro-batches (accumulate=2). Parameters must agree; running statistics
+    are each process's own (DDP copies rank 0's at every forward; rank 0 writes the checkpoint), so they are not
+    compared.
+    """
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import dataclasses, os, torch
+        from minipose import Config
+        from minipose.train import train
+        config = dataclasses.replace(Config(), resnet_type=18, input_shape=(64, 64), depth_dim=8, batch_size=8,
+                                     lr=1e-3, lr_dec_epoch=(5,), end_epoch=1)
+        net, _ = train(config, {str(SAMPLE)!r}, {str(tmp_path / 'ddp')!r}, epochs=1, workers=0, augment=False,
+                       progress=False, seed=5)
+        torch.save(net.state_dict(), {str(tmp_path)!r} + f"/rank{{os.environ['RANK']}}.pt")
+    """))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    names = [n for n, _ in get_pose_net(TINY, is_train=False, joint_num=18).named_parameters()]
+    for name in names:  # buffers (BatchNorm running statistics) differ: each process updates its own after the
+        assert torch.equal(rank0[name], rank1[name]), f"replicas differ at {name}"  # last broadcast
+
+    config = dataclasses.replace(TINY, lr_dec_epoch=(5,), end_epoch=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun process (OMP_NUM_THREADS=1): the same sums in the same order
+    try:
+        net, _ = train(config, SAMPLE, tmp_path / "single", epochs=1, workers=0, augment=False, progress=False,
+                       seed=5, accumulate=2)
+    finally:
+        torch.set_num_threads(threads)
+    params = dict(net.named_parameters())
+    assert params.keys() <= rank0.keys()
+    for name, value in params.items():
+        assert torch.allclose(value.detach(), rank0[name], rtol=1e-4, atol=1e-6), name
+    # and training did move the weights (a test of nothing would pass too)
+    start = get_pose_net(config, is_train=False, joint_num=18).state_dict()
+    assert any(not torch.allclose(start[n], rank0[n]) for n in params)
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="no preset 'fast'.*cpu, paper"):
+        preset_config("fast")
+    with pytest.raises(Exception, match="does not exist.*minipose.synth"):
+        train(TINY, tmp_path / "nowhere", tmp_path / "out", epochs=1, workers=0, progress=False)
+    with pytest.raises(ValueError, match="does not split"):
+        train(dataclasses.replace(TINY, batch_size=6), SAMPLE, tmp_path / "out", epochs=1, workers=0, progress=False,
+              accumulate=4)
