@@ -157,6 +157,9 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start = 0
+    if not resume and _last_snapshot(out) is not None:
+        raise FileExistsError(f"{out} holds snapshots of an earlier run; add --resume to continue it, or give another "
+                              "--out (nothing was overwritten)")
     if resume:
         snapshot = _last_snapshot(out)
         if snapshot is None:

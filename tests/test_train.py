@@ -121,6 +121,11 @@ def test_clear_errors(tmp_path):
         preset_config("fast")
     with pytest.raises(Exception, match="does not exist.*minipose.synth"):
         train(TINY, tmp_path / "nowhere", tmp_path / "out", epochs=1, workers=0, progress=False)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "snapshot_3.pth.tar").write_bytes(b"an earlier run")
+    with pytest.raises(FileExistsError, match="earlier run; add --resume"):
+        train(TINY, SAMPLE, tmp_path / "used", epochs=1, workers=0, progress=False)
+    assert (tmp_path / "used" / "snapshot_3.pth.tar").read_bytes() == b"an earlier run"
     with pytest.raises(ValueError, match="does not split"):
         train(dataclasses.replace(TINY, batch_size=6), SAMPLE, tmp_path / "out", epochs=1, workers=0, progress=False,
               accumulate=4)
