@@ -38,12 +38,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from minipose.camera import cam2pixel, cam2world, world2cam
+from minipose.h36m import ACTION_NAMES
 from minipose.skeleton import FILE_JOINT_NUM, JOINTS_NAME, ROOT_IDX
 
-# Human3.6M's subjects and actions, as the official tool/Human36M/h36m2coco.py numbers them (actions 2..16).
+# Human3.6M's subjects, as the official tool/Human36M/h36m2coco.py numbers them (ACTION_NAMES: actions 2..16).
 SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
-ACTION_NAMES = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting",
-                "SittingDown", "Smoking", "Photo", "Waiting", "Walking", "WalkDog", "WalkTogether")
 CAMERAS_PER_SUBJECT = 4
 FORMAT_VERSION = 1
 JPEG_QUALITY = 90

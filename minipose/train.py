@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from minipose.camera import pixel2cam
 from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, pick_device
-from minipose.data import PoseDataset
+from minipose.data import PoseDataset, affine_points
 from minipose.h36m import Human36M
 from minipose.posenet import coord_l1_loss, get_pose_net
 from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
@@ -57,13 +57,10 @@ def learning_rate(config: Config, epoch: int) -> float:
 
 def targets_to_cam(coord: np.ndarray, trans: np.ndarray, root_cam: np.ndarray, f, c, config: Config) -> np.ndarray:
     """J × 3 network output (x, y on the output grid, z in bins) → camera millimetres, given the true root depth."""
-    x = coord[:, 0] * config.input_shape[1] / config.output_shape[1]
-    y = coord[:, 1] * config.input_shape[0] / config.output_shape[0]
-    inverse = np.linalg.inv(np.vstack([trans, [0.0, 0.0, 1.0]]))
-    px = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]
-    py = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
+    crop_xy = coord[:, :2] * [config.input_shape[1] / config.output_shape[1], config.input_shape[0] / config.output_shape[0]]
+    inverse = np.linalg.inv(np.vstack([trans, [0.0, 0.0, 1.0]]))[:2]  # crop pixels → picture pixels
     z = (coord[:, 2] / config.depth_dim * 2.0 - 1.0) * (config.bbox_3d_shape[0] / 2.0) + root_cam[2]
-    return pixel2cam(np.stack([px, py, z], axis=1), f, c)
+    return pixel2cam(np.column_stack([affine_points(inverse, crop_xy), z]), f, c)
 
 
 def mpjpe(pred_cam: np.ndarray, true_cam: np.ndarray) -> float:

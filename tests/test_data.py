@@ -341,22 +341,24 @@ def test_missing_camera_file_is_named(tmp_path):
         load_h36m(tmp_path, "test", subjects=[9])
 
 
+def edit_data_file(root, change):
+    """Apply change(data) to the fixture's Human36M_subject9_data.json."""
+    path = root / "annotations" / "Human36M_subject9_data.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
 def test_missing_field_is_named(tmp_path):
     write_fixture(tmp_path)
-    path = tmp_path / "annotations" / "Human36M_subject9_data.json"
-    data = json.loads(path.read_text())
-    del data["images"][1]["cam_idx"]
-    path.write_text(json.dumps(data))
+    edit_data_file(tmp_path, lambda data: data["images"][1].pop("cam_idx"))
     with pytest.raises(DataFolderError, match=r"Human36M_subject9_data\.json: image \(id 101\) lacks field\(s\) cam_idx"):
         load_h36m(tmp_path, "test", subjects=[9])
 
 
 def test_box_outside_the_picture_is_named(tmp_path):
     write_fixture(tmp_path)
-    path = tmp_path / "annotations" / "Human36M_subject9_data.json"
-    data = json.loads(path.read_text())
-    data["annotations"][0]["bbox"] = [700.0, 10.0, 50.0, 50.0]
-    path.write_text(json.dumps(data))
+    edit_data_file(tmp_path, lambda data: data["annotations"][0].update(bbox=[700.0, 10.0, 50.0, 50.0]))
     with pytest.raises(DataFolderError, match=r"annotation 500 \(image s_09_act_02.*_000001\.jpg\) has box .*no area"):
         load_h36m(tmp_path, "test", subjects=[9])
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ from minipose import Config
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.posenet import coord_l1_loss, get_pose_net
-from minipose.train import learning_rate, preset_config, train
+from minipose.train import learning_rate, mpjpe, preset_config, targets_to_cam, train
 
 SAMPLE = ROOT / "data" / "synth_sample"
 # Small enough for seconds on a CPU, built from the same classes as the paper's network.
@@ -129,3 +130,20 @@ def test_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="does not split"):
         train(dataclasses.replace(TINY, batch_size=6), SAMPLE, tmp_path / "out", epochs=1, workers=0, progress=False,
               accumulate=4)
+
+
+def test_perfect_targets_score_zero_and_mpjpe_counts_17_joints():
+    """The evaluation's way back to millimetres, fed the dataset's own targets, recovers the true joints (< 1 mm) on a
+    non-square crop; MPJPE is root-aligned and averages the 17 evaluation joints (Thorax left out)."""
+    config = dataclasses.replace(TINY, input_shape=(128, 96), depth_dim=16)
+    records = Human36M(SAMPLE, "test", config=config).data
+    data = PoseDataset(records, config)
+    pred = np.stack([targets_to_cam(data[i]["joint_img"].double().numpy(), data[i]["trans"].numpy(),
+                                    rec["root_cam"], rec["f"], rec["c"], config) for i, rec in enumerate(records)])
+    true = np.stack([rec["joint_cam"] for rec in records])
+    assert mpjpe(pred, true) < 1.0
+    moved = true.copy()
+    moved[:, 5] += [0.0, 0.0, 170.0]  # one non-root evaluation joint, 170 mm off
+    moved[:, 17] += [900.0, 0.0, 0.0]  # Thorax is not scored
+    assert mpjpe(moved, true) == pytest.approx(10.0)
+    assert mpjpe(true + [40.0, -30.0, 500.0], true) == pytest.approx(0.0)  # a shift of everyone: root-aligned
