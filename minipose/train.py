@@ -1,7 +1,7 @@
 # Written directly, not generated: tools/gather.py leaves this module alone. Lesson 09 shows its key parts.
 """Train PoseNet on the official Human3.6M layout (synthetic or real): `python -m minipose.train`.
 
-    python -m minipose.train --preset cpu                       # a 2-core laptop: ResNet-18, 128 × 128 crops
+    python -m minipose.train --preset cpu                       # a 2-core laptop: ResNet-18, 64 × 64 crops
     python -m minipose.train --preset paper --data ~/h36m       # the paper's settings, on a GPU
     torchrun --nproc_per_node=4 -m minipose.train --preset paper --data ~/h36m   # several GPUs (or CPU processes)
 
@@ -37,10 +37,10 @@ from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
-    "paper": dict(config={}, pretrained=True, scenes=None),
-    "cpu": dict(config=dict(resnet_type=18, input_shape=(128, 128), depth_dim=32, batch_size=32, lr=1e-3,
-                            lr_dec_epoch=(8, 10), end_epoch=11),
-                pretrained=False, scenes=4200),
+    "paper": dict(config={}, pretrained=True, occlusion=True, scenes=None),
+    "cpu": dict(config=dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, batch_size=32, lr=1e-3,
+                            lr_dec_epoch=(12, 14), end_epoch=15),
+                pretrained=False, occlusion=False, scenes=3000),
 }
 
 
@@ -101,6 +101,18 @@ def baselines(train_records, test_records) -> dict[str, float]:
             "flat_2d": mpjpe(np.stack(flat), true)}
 
 
+def init_from_scratch(backbone: torch.nn.Module) -> None:
+    """He (kaiming) initialisation of the backbone's convolutions, as torchvision's ResNet starts without weights.
+
+    The official backbone sets every convolution to normal(0, 0.001) because ImageNet weights overwrite it at once.
+    Trained from there, each BatchNorm-ed convolution's weights are so small that one Adam step (about lr per
+    weight) changes them by 100 % of their size, and the network sits at the mean pose for thousands of steps.
+    """
+    for m in backbone.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
 def _distributed() -> tuple[int, int, torch.device]:
     """(rank, world size, device); starts the process group when run by torchrun (it sets RANK, WORLD_SIZE, ...)."""
     if "RANK" not in os.environ:
@@ -123,7 +135,7 @@ def _last_snapshot(out: Path) -> Path | None:
 
 def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
           resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
-          accumulate: int = 1, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+          accumulate: int = 1, occlusion: bool = True, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
     """Train on the layout at `data`, write snapshots and log.jsonl into `out`; return the network and the log.
 
     accumulate=k splits each process's batch into k strided micro-batches (items 0, k, 2k, … then 1, k+1, …), each
@@ -140,7 +152,7 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     if sync_bn and world > 1 and device.type != "cuda":
         raise ValueError("SyncBatchNorm works on CUDA only (PyTorch's rule); leave --sync-bn out on CPU")
     train_db, test_db = Human36M(data, "train", config=config), Human36M(data, "test", config=config)
-    train_set = PoseDataset(train_db, config, train=augment)
+    train_set = PoseDataset(train_db, config, train=augment, occlusion=occlusion)
     test_set = PoseDataset(test_db, config, train=False)
     if len(train_set) < config.batch_size:
         raise ValueError(f"{data} has {len(train_set)} training people, fewer than one batch of {config.batch_size}")
@@ -148,7 +160,8 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     torch.manual_seed(seed)
     net = get_pose_net(config, is_train=pretrained, joint_num=JOINT_NUM)
     if not pretrained:
-        net.head.init_weights()  # the official head initialisation; the backbone keeps its own
+        net.head.init_weights()  # the official head initialisation
+        init_from_scratch(net.backbone)
     if sync_bn and world > 1:
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
     net.to(device)
@@ -269,8 +282,7 @@ def main(argv=None) -> int:
     out = Path(args.out or Path("output") / args.preset)
     train(config, data, out, pretrained=preset["pretrained"], epochs=args.epochs, seed=args.seed,
           resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=not args.no_augment,
-          accumulate=args.accumulate,
-          progress=not args.no_progress)
+          accumulate=args.accumulate, occlusion=preset["occlusion"], progress=not args.no_progress)
     return 0
 
 
