@@ -37,10 +37,10 @@ from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
-    "paper": dict(config={}, pretrained=True, occlusion=True, scenes=None),
+    "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, scenes=None),
     "cpu": dict(config=dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, batch_size=32, lr=1e-3,
                             lr_dec_epoch=(12, 14), end_epoch=15),
-                pretrained=False, occlusion=False, scenes=3000),
+                pretrained=False, augment=False, occlusion=False, scenes=3000),
 }
 
 
@@ -133,6 +133,24 @@ def _last_snapshot(out: Path) -> Path | None:
     return snaps[-1] if snaps else None
 
 
+def train_step(model, optimizer, batch: dict, device="cpu", accumulate: int = 1) -> float:
+    """One optimisation step on a batch from PoseDataset; returns its loss (the mean per-joint L1, a float).
+
+    With accumulate=k the batch is cut into k strided micro-batches whose gradients add up before the one step.
+    """
+    model.train()  # BatchNorm: the batch's own statistics, and its running averages updated
+    optimizer.zero_grad(set_to_none=True)  # PyTorch adds gradients up: clear the last step's first
+    step_loss = 0.0
+    for j in range(accumulate):
+        part = {k: batch[k][j::accumulate].to(device) for k in ("img", "joint_img", "joint_vis", "have_depth")}
+        target = {"coord": part["joint_img"], "vis": part["joint_vis"], "have_depth": part["have_depth"]}
+        loss = coord_l1_loss(model(part["img"]), target).mean() / accumulate
+        loss.backward()  # gradients of this micro-batch, added to .grad
+        step_loss += loss.item()
+    optimizer.step()  # Adam: every weight moves by about lr, against its gradient
+    return step_loss
+
+
 def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
           resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
           accumulate: int = 1, occlusion: bool = True, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
@@ -187,7 +205,7 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         if log_path.exists():  # keep what came before the epoch we resume at
-            records = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
+            records = read_log(log_path)
             records = [r for r in records if r["epoch"] < start] if resume else []
         _write_log(log_path, records)
         base = baselines(train_db.data, test_db.data)
@@ -204,19 +222,10 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
         loader = torch.utils.data.DataLoader(
             train_set, batch_size=config.batch_size // world, sampler=sampler, num_workers=workers, drop_last=True,
             generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        model.train()
         started, seen, total = time.perf_counter(), 0, 0.0
         bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress or rank != 0, leave=False)
         for batch in bar:
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for j in range(accumulate):
-                part = {k: batch[k][j::accumulate].to(device) for k in ("img", "joint_img", "joint_vis", "have_depth")}
-                target = {"coord": part["joint_img"], "vis": part["joint_vis"], "have_depth": part["have_depth"]}
-                loss = coord_l1_loss(model(part["img"]), target).mean() / accumulate
-                loss.backward()
-                step_loss += loss.item()
-            optimizer.step()
+            step_loss = train_step(model, optimizer, batch, device, accumulate)
             seen += len(batch["img"]) * world
             total += step_loss * len(batch["img"])
             bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
@@ -238,6 +247,28 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     if world > 1:
         dist.destroy_process_group()
     return net, records
+
+
+def half_state_dict(state_dict: dict) -> dict:
+    """A state dict for shipping: weights in half precision (half the bytes); BatchNorm's running statistics and
+    counters stay as they are (a running variance can exceed what float16 holds)."""
+    return {k: v.half() if v.is_floating_point() and "running_" not in k else v for k, v in state_dict.items()}
+
+
+def load_trained(path, config: Config) -> torch.nn.Module:
+    """PoseNet with the weights of a checkpoint (the shipped half-precision one too), in float32 and eval mode.
+
+    Read with weights_only=True by minipose.checkpoint.load_checkpoint, which names any mismatch (depth, joints,
+    depth_dim) before loading anything.
+    """
+    net = get_pose_net(config, is_train=False, joint_num=JOINT_NUM)
+    load_checkpoint(str(path), net)  # load_state_dict copies half-precision values into the float32 tensors
+    return net.eval()
+
+
+def read_log(path) -> list[dict]:
+    """The records of a log.jsonl, one dict per epoch (what a notebook plots)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def _write_log(path: Path, records: list[dict]) -> None:
@@ -281,7 +312,7 @@ def main(argv=None) -> int:
                 time.sleep(1)
     out = Path(args.out or Path("output") / args.preset)
     train(config, data, out, pretrained=preset["pretrained"], epochs=args.epochs, seed=args.seed,
-          resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=not args.no_augment,
+          resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=preset["augment"] and not args.no_augment,
           accumulate=args.accumulate, occlusion=preset["occlusion"], progress=not args.no_progress)
     return 0
 
