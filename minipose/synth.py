@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from minipose.camera import cam2pixel, cam2world, world2cam
 from minipose.h36m import ACTION_NAMES
@@ -702,7 +701,12 @@ def _write_into(root: Path, scenes: int, seed: int, width: int, height: int, foc
     data = {s: {"images": [], "annotations": []} for s in SUBJECTS}
     joint_3d = {s: {} for s in SUBJECTS}
     ann_id = 0
-    for i in tqdm(range(scenes), desc="synth scenes", unit="scene", disable=not progress):
+    if progress:
+        from tqdm.auto import tqdm  # here, not at the top: importing tqdm.auto warns in a notebook without ipywidgets
+        indices = tqdm(range(scenes), desc="synth scenes", unit="scene")
+    else:
+        indices = range(scenes)
+    for i in indices:
         slot = scene_slot(i)
         s, cam = slot["subject"], cameras[slot["subject"]][slot["cam_idx"]]
         scene = make_scene(np.random.default_rng([seed, i]), cam, width, height)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from minipose.camera import pixel2cam
 from minipose.checkpoint import load_checkpoint, save_checkpoint
@@ -104,9 +103,9 @@ def baselines(train_records, test_records) -> dict[str, float]:
 def init_from_scratch(backbone: torch.nn.Module) -> None:
     """He (kaiming) initialisation of the backbone's convolutions, as torchvision's ResNet starts without weights.
 
-    The official backbone sets every convolution to normal(0, 0.001) because ImageNet weights overwrite it at once.
-    Trained from there, each BatchNorm-ed convolution's weights are so small that one Adam step (about lr per
-    weight) changes them by 100 % of their size, and the network sits at the mean pose for thousands of steps.
+    The official backbone sets every convolution to normal(0, 0.001), a placeholder that ImageNet's weights
+    overwrite at once; a network trained from scratch starts here instead, with activations and gradients of the
+    usual size in every layer.
     """
     for m in backbone.modules():
         if isinstance(m, torch.nn.Conv2d):
@@ -223,12 +222,17 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
             train_set, batch_size=config.batch_size // world, sampler=sampler, num_workers=workers, drop_last=True,
             generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         started, seen, total = time.perf_counter(), 0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress or rank != 0, leave=False)
+        if progress and rank == 0:
+            from tqdm.auto import tqdm  # here, not at the top: importing tqdm.auto warns in a notebook without ipywidgets
+            bar = tqdm(loader, desc=f"epoch {epoch}", leave=False)
+        else:
+            bar = loader
         for batch in bar:
             step_loss = train_step(model, optimizer, batch, device, accumulate)
             seen += len(batch["img"]) * world
             total += step_loss * len(batch["img"])
-            bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
+            if bar is not loader:
+                bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
         seconds = time.perf_counter() - started
         if rank == 0:
             pred, true = predict_cam(net, test_loader, config, device)

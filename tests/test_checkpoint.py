@@ -141,8 +141,20 @@ def test_an_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch
 
 def test_joint_mismatch_names_the_joint_count(tmp_path):
     path, _ = official_file(tmp_path, joints=21)
-    with pytest.raises(ValueError, match="predicts 21 joints: build the model with joint_num=21"):
+    with pytest.raises(ValueError, match=r"the checkpoint has 21 joints \(build the model with joint_num=21\)$"):
         load_checkpoint(path, get_pose_net(cfg, is_train=False, joint_num=18))
+
+
+def test_depth_dim_mismatch_names_the_bins(tmp_path):
+    path = str(tmp_path / "bins16.pth")
+    save_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=16), is_train=False, joint_num=18))
+    # 18 x 16 = 288 channels; this model has 18 x 32. 288 is also 9 joints x 32 bins: both are named.
+    with pytest.raises(ValueError, match=r"has 9 joints \(build the model with joint_num=9\) or 16 depth bins "
+                                         r"\(set cfg.depth_dim=16\)"):
+        load_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=32), is_train=False, joint_num=18))
+    # 18 x 16 into 18 x 20: only the bins fit
+    with pytest.raises(ValueError, match=r"the checkpoint has 16 depth bins \(set cfg.depth_dim=16\)$"):
+        load_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=20), is_train=False, joint_num=18))
 
 
 def test_depth_mismatch_names_the_depth(tmp_path):

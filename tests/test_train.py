@@ -147,3 +147,31 @@ def test_perfect_targets_score_zero_and_mpjpe_counts_17_joints():
     moved[:, 17] += [900.0, 0.0, 0.0]  # Thorax is not scored
     assert mpjpe(moved, true) == pytest.approx(10.0)
     assert mpjpe(true + [40.0, -30.0, 500.0], true) == pytest.approx(0.0)  # a shift of everyone: root-aligned
+
+
+
+def test_half_precision_weights_load_back_and_mismatches_are_named(tmp_path):
+    from minipose.checkpoint import save_checkpoint
+    from minipose.train import half_state_dict, load_trained
+
+    config = preset_config("cpu")
+    torch.manual_seed(0)
+    net = get_pose_net(config, is_train=False, joint_num=18)
+    for m in net.modules():  # BatchNorm statistics a float16 could not hold
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.fill_(1e5)
+    path = tmp_path / "weights.pth.tar"
+    torch.save({"epoch": 3, "network": half_state_dict(net.state_dict())}, path)
+    stored = torch.load(path, map_location="cpu", weights_only=True)["network"]
+    assert stored["backbone.conv1.weight"].dtype == torch.float16
+    assert stored["backbone.bn1.running_var"].dtype == torch.float32  # kept: 1e5 > float16's 65504
+    loaded = load_trained(path, config)
+    assert not loaded.training and all(p.dtype == torch.float32 for p in loaded.parameters())
+    for (name, a), b in zip(net.state_dict().items(), loaded.state_dict().values()):
+        assert torch.allclose(a.double(), b.double(), rtol=1e-3, atol=1e-6), name  # float16's rounding, no more
+
+    save_checkpoint(str(path), net)
+    with pytest.raises(ValueError, match=r"cfg.resnet_type=18"):
+        load_trained(path, preset_config("paper"))
+    with pytest.raises(ValueError, match=r"the checkpoint has 16 depth bins \(set cfg.depth_dim=16\)"):
+        load_trained(path, dataclasses.replace(config, depth_dim=64))

@@ -1,0 +1,81 @@
+"""Ship a trained run's weights in data/: `python tools/ship_weights.py output/cpu --wall-seconds S`.
+
+Writes data/posenet_cpu/: weights.pth.tar (the last snapshot, weights in half precision, no optimizer state),
+log.jsonl (the run's log) and training.json (command, seed, commit, wall time, metrics, including the held-out
+MPJPE on data/synth_sample that tests/test_train.py reproduces). Run it once, for the final run only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from minipose.data import PoseDataset  # noqa: E402
+from minipose.h36m import Human36M  # noqa: E402
+from minipose.train import (_last_snapshot, baselines, half_state_dict, load_trained, mpjpe, predict_cam,  # noqa: E402
+                            preset_config, read_log)
+
+SAMPLE = ROOT / "data" / "synth_sample"
+
+
+def sample_metrics(weights: Path, config) -> dict:
+    """Held-out MPJPE of the shipped weights on the shipped sample, with the two baselines."""
+    torch.set_num_threads(2)
+    net = load_trained(weights, config)
+    train_db, test_db = Human36M(SAMPLE, "train", config=config), Human36M(SAMPLE, "test", config=config)
+    loader = torch.utils.data.DataLoader(PoseDataset(test_db, config, train=False), batch_size=32)
+    pred, true = predict_cam(net, loader, config, torch.device("cpu"))
+    base = baselines(train_db.data, test_db.data)
+    return {"people": len(true), "mpjpe_mm": mpjpe(pred, true), "baseline_mean_pose_mm": base["mean_pose"],
+            "baseline_flat_2d_mm": base["flat_2d"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="the --out folder of the finished run")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--command", default="python -m minipose.train --preset cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--wall-seconds", type=float, required=True, help="the whole command's wall time")
+    parser.add_argument("--dest", type=Path, default=ROOT / "data" / "posenet_cpu")
+    args = parser.parse_args()
+    config = preset_config(args.preset)
+    snapshot = _last_snapshot(args.run)
+    checkpoint = torch.load(snapshot, map_location="cpu", weights_only=True)
+    log = read_log(args.run / "log.jsonl")
+    tmp = Path(tempfile.mkdtemp(dir=args.dest.parent, prefix=".ship-"))
+    torch.save({"epoch": checkpoint["epoch"], "network": half_state_dict(checkpoint["network"])},
+               tmp / "weights.pth.tar")
+    shutil.copy(args.run / "log.jsonl", tmp / "log.jsonl")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    last = log[-1]
+    meta = {
+        "command": args.command, "preset": args.preset, "seed": args.seed, "commit": commit,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "epochs": len(log), "wall_seconds": round(args.wall_seconds, 1),
+        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}",
+        "held_out": {"mpjpe_mm": last["mpjpe_mm"], "baseline_mean_pose_mm": last["baseline_mean_pose_mm"],
+                     "baseline_flat_2d_mm": last["baseline_flat_2d_mm"],
+                     "images_per_s": float(np.mean([r["images_per_s"] for r in log]))},
+        "shipped_sample": sample_metrics(tmp / "weights.pth.tar", config),
+    }
+    (tmp / "training.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if args.dest.exists():
+        shutil.rmtree(args.dest)
+    os.replace(tmp, args.dest)
+    print(json.dumps(meta, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
