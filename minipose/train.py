@@ -36,10 +36,10 @@ from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
-    "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, scenes=None),
+    "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, in_memory=False, scenes=None),
     "cpu": dict(config=dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, batch_size=32, lr=1e-3,
-                            lr_dec_epoch=(12, 14), end_epoch=15),
-                pretrained=False, augment=False, occlusion=False, scenes=3000),
+                            lr_dec_epoch=(16, 19), end_epoch=20),
+                pretrained=False, augment=False, occlusion=False, in_memory=True, scenes=3000),
 }
 
 
@@ -150,15 +150,34 @@ def train_step(model, optimizer, batch: dict, device="cpu", accumulate: int = 1)
     return step_loss
 
 
+class InMemory(torch.utils.data.Dataset):
+    """A data set's items made once (with `workers` processes) and kept as tensors."""
+
+    def __init__(self, dataset, workers: int = 0):
+        parts = list(torch.utils.data.DataLoader(dataset, batch_size=64, num_workers=workers))
+        self.tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def __len__(self) -> int:
+        return len(self.tensors["img"])
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
 def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
           resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
-          accumulate: int = 1, occlusion: bool = True, progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+          accumulate: int = 1, occlusion: bool = True, in_memory: bool = False,
+          progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
     """Train on the layout at `data`, write snapshots and log.jsonl into `out`; return the network and the log.
 
     accumulate=k splits each process's batch into k strided micro-batches (items 0, k, 2k, … then 1, k+1, …), each
     with its own BatchNorm statistics, and sums their gradients before one step. One process with accumulate=k takes
     exactly the steps of k processes under torchrun (DistributedSampler deals the batch out the same way), on a
     machine that holds only a k-th of the batch at once.
+
+    in_memory=True makes every crop once and keeps the tensors (the held-out crops, and the training crops when they
+    are not augmented, so the same every epoch): for a small data set, it saves decoding and warping each picture
+    again every epoch. The network runs in channels-last memory layout, which PyTorch's convolutions prefer.
     """
     rank, world, device = _distributed()
     out = Path(out)
@@ -173,6 +192,10 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     test_set = PoseDataset(test_db, config, train=False)
     if len(train_set) < config.batch_size:
         raise ValueError(f"{data} has {len(train_set)} training people, fewer than one batch of {config.batch_size}")
+    if in_memory:
+        test_set = InMemory(test_set, workers)
+        if not augment:
+            train_set = InMemory(train_set, workers)
 
     torch.manual_seed(seed)
     net = get_pose_net(config, is_train=pretrained, joint_num=JOINT_NUM)
@@ -181,7 +204,7 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
         init_from_scratch(net.backbone)
     if sync_bn and world > 1:
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    net.to(device)
+    net.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start = 0
     if not resume and _last_snapshot(out) is not None:
@@ -211,7 +234,8 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
 
     sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed,
                                                   drop_last=True)
-    test_loader = torch.utils.data.DataLoader(test_set, batch_size=config.batch_size, num_workers=workers)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=config.batch_size,
+                                              num_workers=0 if isinstance(test_set, InMemory) else workers)
     for epoch in range(start, end_epoch):
         lr = learning_rate(config, epoch)
         for group in optimizer.param_groups:
@@ -219,7 +243,8 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
         sampler.set_epoch(epoch)
         torch.manual_seed(seed * 100_003 + epoch * 101 + rank)  # augmentation draws, the same after a resume
         loader = torch.utils.data.DataLoader(
-            train_set, batch_size=config.batch_size // world, sampler=sampler, num_workers=workers, drop_last=True,
+            train_set, batch_size=config.batch_size // world, sampler=sampler, drop_last=True,
+            num_workers=0 if isinstance(train_set, InMemory) else workers,
             generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         started, seen, total = time.perf_counter(), 0, 0.0
         if progress and rank == 0:
@@ -317,7 +342,8 @@ def main(argv=None) -> int:
     out = Path(args.out or Path("output") / args.preset)
     train(config, data, out, pretrained=preset["pretrained"], epochs=args.epochs, seed=args.seed,
           resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=preset["augment"] and not args.no_augment,
-          accumulate=args.accumulate, occlusion=preset["occlusion"], progress=not args.no_progress)
+          accumulate=args.accumulate, occlusion=preset["occlusion"], in_memory=preset["in_memory"],
+          progress=not args.no_progress)
     return 0
 
 
