@@ -117,6 +117,16 @@ def test_torchrun_two_processes_equal_one_process_with_the_global_batch(tmp_path
     assert any(not torch.allclose(start[n], rank0[n]) for n in params)
 
 
+def test_crops_kept_in_memory_train_as_the_loader_does(tmp_path):
+    """in_memory=True (the cpu preset) makes each plain crop once; the run must be the one the DataLoader gives."""
+    common = dict(epochs=1, workers=0, augment=False, progress=False, seed=4)
+    loaded, log_a = train(TINY, SAMPLE, tmp_path / "loader", **common)
+    kept, log_b = train(TINY, SAMPLE, tmp_path / "memory", in_memory=True, **common)
+    for (name, a), b in zip(loaded.state_dict().items(), kept.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+    assert log_b[0]["mpjpe_mm"] == pytest.approx(log_a[0]["mpjpe_mm"], abs=1e-3)
+
+
 def test_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="no preset 'fast'.*cpu, paper"):
         preset_config("fast")
