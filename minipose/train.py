@@ -32,14 +32,15 @@ from minipose.config import Config, pick_device
 from minipose.data import PoseDataset, affine_points
 from minipose.h36m import Human36M
 from minipose.posenet import coord_l1_loss, get_pose_net
-from minipose.skeleton import EVAL_JOINTS, JOINT_NUM, ROOT_IDX
+from minipose.skeleton import EVAL_JOINTS, FLIP_PAIRS, JOINT_NUM, ROOT_IDX
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
-    "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, in_memory=False, scenes=None),
+    "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, in_memory=False, mirror=False,
+                  scenes=None),
     "cpu": dict(config=dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, batch_size=32, lr=1e-3,
-                            lr_dec_epoch=(16, 19), end_epoch=20),
-                pretrained=False, augment=False, occlusion=False, in_memory=True, scenes=3000),
+                            lr_dec_epoch=(7,), end_epoch=9),
+                pretrained=False, augment=False, occlusion=False, in_memory=True, mirror=True, scenes=6000),
 }
 
 
@@ -150,6 +151,27 @@ def train_step(model, optimizer, batch: dict, device="cpu", accumulate: int = 1)
     return step_loss
 
 
+def mirror_crops(batch: dict, config: Config, which: torch.Tensor) -> dict:
+    """The batch with the crops where `which` (a bool mask) is True mirrored left-right, their targets with them.
+
+    A crop's pixel column u goes to W − 1 − u, so a joint at crop x goes to W − 1 − x (on the output grid: divided
+    by W / output width); y and depth stay. A left wrist seen in a mirror is a right wrist, so every left joint's
+    row trades places with its right partner's (targets and visibility both). The official code mirrors the whole
+    picture before cropping instead; on crops already made, this is the same augmentation at no cost.
+    """
+    width, scale = config.input_shape[1], config.input_shape[1] / config.output_shape[1]
+    order = list(range(batch["joint_img"].shape[1]))
+    for right, left in FLIP_PAIRS:
+        order[right], order[left] = left, right
+    img, joint_img, joint_vis = batch["img"].clone(), batch["joint_img"].clone(), batch["joint_vis"].clone()
+    img[which] = img[which].flip(-1)
+    mirrored = joint_img[which][:, order]
+    mirrored[..., 0] = (width - 1 - mirrored[..., 0] * scale) / scale
+    joint_img[which] = mirrored
+    joint_vis[which] = joint_vis[which][:, order]
+    return {**batch, "img": img, "joint_img": joint_img, "joint_vis": joint_vis}
+
+
 class InMemory(torch.utils.data.Dataset):
     """A data set's items made once (with `workers` processes) and kept as tensors."""
 
@@ -166,7 +188,7 @@ class InMemory(torch.utils.data.Dataset):
 
 def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
           resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
-          accumulate: int = 1, occlusion: bool = True, in_memory: bool = False,
+          accumulate: int = 1, occlusion: bool = True, in_memory: bool = False, mirror: bool = False,
           progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
     """Train on the layout at `data`, write snapshots and log.jsonl into `out`; return the network and the log.
 
@@ -178,6 +200,9 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
     in_memory=True makes every crop once and keeps the tensors (the held-out crops, and the training crops when they
     are not augmented, so the same every epoch): for a small data set, it saves decoding and warping each picture
     again every epoch. The network runs in channels-last memory layout, which PyTorch's convolutions prefer.
+
+    mirror=True mirrors a random half of every batch of plain crops (`mirror_crops`): twice the different pictures
+    for the cost of none. Augmented crops are mirrored by the augmentation already; then it does nothing.
     """
     rank, world, device = _distributed()
     out = Path(out)
@@ -253,6 +278,8 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
         else:
             bar = loader
         for batch in bar:
+            if mirror and not augment:  # torch's generator, seeded above: the same draws after a resume
+                batch = mirror_crops(batch, config, torch.rand(len(batch["img"])) < 0.5)
             step_loss = train_step(model, optimizer, batch, device, accumulate)
             seen += len(batch["img"]) * world
             total += step_loss * len(batch["img"])
@@ -319,7 +346,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs under torchrun")
     parser.add_argument("--accumulate", type=int, default=1, help="micro-batches per step (gradient accumulation)")
-    parser.add_argument("--no-augment", action="store_true", help="train on plain crops")
+    parser.add_argument("--no-augment", action="store_true", help="train on plain crops, none mirrored")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -343,7 +370,7 @@ def main(argv=None) -> int:
     train(config, data, out, pretrained=preset["pretrained"], epochs=args.epochs, seed=args.seed,
           resume=args.resume, workers=args.workers, sync_bn=args.sync_bn, augment=preset["augment"] and not args.no_augment,
           accumulate=args.accumulate, occlusion=preset["occlusion"], in_memory=preset["in_memory"],
-          progress=not args.no_progress)
+          mirror=preset["mirror"] and not args.no_augment, progress=not args.no_progress)
     return 0
 
 

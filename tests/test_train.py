@@ -17,7 +17,7 @@ from minipose import Config
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.posenet import coord_l1_loss, get_pose_net
-from minipose.train import learning_rate, mpjpe, preset_config, targets_to_cam, train
+from minipose.train import learning_rate, mirror_crops, mpjpe, preset_config, targets_to_cam, train
 
 SAMPLE = ROOT / "data" / "synth_sample"
 # Small enough for seconds on a CPU, built from the same classes as the paper's network.
@@ -125,6 +125,51 @@ def test_crops_kept_in_memory_train_as_the_loader_does(tmp_path):
     for (name, a), b in zip(loaded.state_dict().items(), kept.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), name
     assert log_b[0]["mpjpe_mm"] == pytest.approx(log_a[0]["mpjpe_mm"], abs=1e-3)
+
+
+def test_mirrored_crops_are_the_mirrored_pictures_crops(monkeypatch):
+    """mirror_crops (the cpu preset's flip of crops already made) against the data pipeline's flip, which mirrors
+    the picture before cropping as the official code does. The pipeline sends crop column u to W − u, mirror_crops
+    to W − 1 − u: the same pictures one column apart, targets one crop pixel apart in x, left and right swapped."""
+    records = Human36M(SAMPLE, "train", config=TINY).data[:4]
+    for rec in records:  # a right ankle nobody saw: its visibility must follow it to the left side
+        rec["joint_vis"] = rec["joint_vis"].copy()
+        rec["joint_vis"][3] = 0
+    plain = PoseDataset(records, TINY)
+    monkeypatch.setattr("minipose.data.get_aug_config", lambda rng: dict(
+        scale=1.0, rot=0.0, do_flip=True, color_scale=np.ones(3), do_occlusion=False))
+    flipped = PoseDataset(records, TINY, train=True)
+    batch = torch.utils.data.default_collate([plain[i] for i in range(4)])
+    which = torch.tensor([True, False, True, False])
+    mirrored = mirror_crops(batch, TINY, which)
+    scale = TINY.input_shape[1] / TINY.output_shape[1]
+    for i in range(4):
+        if not which[i]:
+            for key in ("img", "joint_img", "joint_vis"):
+                assert torch.equal(mirrored[key][i], batch[key][i]), key
+            continue
+        ref = flipped[i]
+        assert ref["do_flip"]
+        assert torch.allclose(mirrored["img"][i][..., :-1], ref["img"][..., 1:], atol=0.02)
+        np.testing.assert_allclose(mirrored["joint_img"][i][:, 0] + 1 / scale, ref["joint_img"][:, 0], atol=1e-4)
+        np.testing.assert_allclose(mirrored["joint_img"][i][:, 1:], ref["joint_img"][:, 1:], atol=1e-4)
+        assert torch.equal(mirrored["joint_vis"][i], ref["joint_vis"])
+    twice = mirror_crops(mirrored, TINY, which)  # a mirror's mirror is the original
+    assert torch.equal(twice["img"], batch["img"]) and torch.allclose(twice["joint_img"], batch["joint_img"], atol=1e-5)
+
+
+def test_resume_with_mirrored_crops_in_memory_gives_the_same_weights(tmp_path):
+    """The cpu preset's path (crops kept in memory, half of each batch mirrored) resumes as if it never stopped."""
+    common = dict(workers=0, progress=False, seed=5, augment=False, in_memory=True, mirror=True)
+    train(TINY, SAMPLE, tmp_path / "straight", epochs=2, **common)
+    train(TINY, SAMPLE, tmp_path / "stopped", epochs=1, **common)
+    train(TINY, SAMPLE, tmp_path / "stopped", epochs=2, resume=True, **common)
+    train(TINY, SAMPLE, tmp_path / "unmirrored", epochs=2, **{**common, "mirror": False})
+    a, b = _weights(tmp_path / "straight" / "snapshot_1.pth.tar"), _weights(tmp_path / "stopped" / "snapshot_1.pth.tar")
+    for name in a:
+        assert torch.allclose(a[name].float(), b[name].float(), atol=1e-6), name
+    plain = _weights(tmp_path / "unmirrored" / "snapshot_1.pth.tar")  # and mirroring did change the run
+    assert not torch.allclose(a["head.final_layer.weight"], plain["head.final_layer.weight"])
 
 
 def test_clear_errors(tmp_path):
