@@ -29,10 +29,12 @@ import torch.distributed as dist
 from minipose.camera import pixel2cam
 from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, pick_device
-from minipose.data import PoseDataset, affine_points
+from minipose.data import PoseDataset
 from minipose.h36m import Human36M
+from minipose.infer import flip_test, output_to_camera
+from minipose.metrics import mpjpe  # noqa: F401 - lesson 09 and tools/ship_weights.py take it from here
 from minipose.posenet import coord_l1_loss, get_pose_net
-from minipose.skeleton import EVAL_JOINTS, FLIP_PAIRS, JOINT_NUM, ROOT_IDX
+from minipose.skeleton import FLIP_PAIRS, JOINT_NUM
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
@@ -55,31 +57,21 @@ def learning_rate(config: Config, epoch: int) -> float:
     return config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch)
 
 
-def targets_to_cam(coord: np.ndarray, trans: np.ndarray, root_cam: np.ndarray, f, c, config: Config) -> np.ndarray:
-    """J × 3 network output (x, y on the output grid, z in bins) → camera millimetres, given the true root depth."""
-    crop_xy = coord[:, :2] * [config.input_shape[1] / config.output_shape[1], config.input_shape[0] / config.output_shape[0]]
-    inverse = np.linalg.inv(np.vstack([trans, [0.0, 0.0, 1.0]]))[:2]  # crop pixels → picture pixels
-    z = (coord[:, 2] / config.depth_dim * 2.0 - 1.0) * (config.bbox_3d_shape[0] / 2.0) + root_cam[2]
-    return pixel2cam(np.column_stack([affine_points(inverse, crop_xy), z]), f, c)
+def predict_cam(net, loader, config: Config, device, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) camera-space joints, N × J × 3 mm, for every item of an evaluation loader.
 
-
-def mpjpe(pred_cam: np.ndarray, true_cam: np.ndarray) -> float:
-    """Mean per-joint position error in mm over the 17 evaluation joints, both poses moved to their root."""
-    pred = pred_cam - pred_cam[:, ROOT_IDX:ROOT_IDX + 1]
-    true = true_cam - true_cam[:, ROOT_IDX:ROOT_IDX + 1]
-    return float(np.linalg.norm((pred - true)[:, EVAL_JOINTS], axis=-1).mean())
-
-
-def predict_cam(net, loader, config: Config, device) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) camera-space joints, N × J × 3 mm, for every item of an evaluation loader."""
+    flip=True averages each crop's answer with its mirror image's (`minipose.infer.flip_test`), as the official
+    test does (its config's flip_test = True); the training log's per-epoch figure is without it.
+    """
     net.eval()
     preds, trues = [], []
     with torch.no_grad():
         for batch in loader:
-            coord = net(batch["img"].to(device)).double().cpu().numpy()
+            img = batch["img"].to(device)
+            coord = (flip_test(net, img, config) if flip else net(img)).double().cpu().numpy()
             for i in range(len(coord)):
-                preds.append(targets_to_cam(coord[i], batch["trans"][i].numpy(), batch["root_cam"][i].numpy(),
-                                            batch["f"][i].numpy(), batch["c"][i].numpy(), config))
+                preds.append(output_to_camera(coord[i], batch["trans"][i].numpy(), batch["root_cam"][i, 2].item(),
+                                              batch["f"][i].numpy(), batch["c"][i].numpy(), config)[1])
                 trues.append(batch["joint_cam"][i].numpy())
     return np.stack(preds), np.stack(trues)
 
@@ -362,7 +354,7 @@ def main(argv=None) -> int:
         data = synth.default_cache_dir() / f"synth-seed0-{preset['scenes']}"
         if not (data / "minipose_synth.json").exists() and int(os.environ.get("RANK", 0)) == 0:
             print(f"making {preset['scenes']} synthetic scenes in {data} (once)")
-            synth.write_dataset(data, preset["scenes"], seed=0)
+            synth.write_dataset(data, preset["scenes"], seed=0, progress=not args.no_progress)
         if "RANK" in os.environ:  # the others wait until rank 0 has written the data
             while not (data / "minipose_synth.json").exists():
                 time.sleep(1)

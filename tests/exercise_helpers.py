@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,7 +14,7 @@ from minipose.exercises import FAILED, NOT_ATTEMPTED, PASSED, Exercise
 def reference(number: str, name: str):
     """The solved lesson's answer to an exercise (from the solutions file make_student.py writes)."""
     solutions = json.loads((ROOT / "minipose" / "exercises" / "solutions.json").read_text())
-    namespace = {"torch": torch, "nn": nn}
+    namespace = {"torch": torch, "nn": nn, "np": np}  # what the lessons have imported
     exec(compile(solutions[number], f"<solution {number}>", "exec"), namespace)  # noqa: S102 - our own lesson
     return namespace[name]
 

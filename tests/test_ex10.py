@@ -1,0 +1,112 @@
+"""Exercise checks of lesson 10 (inference): the reference passes, realistic mistakes get their own message."""
+from __future__ import annotations
+
+import numpy as np
+
+from exercise_helpers import assert_verdicts, reference
+from minipose.exercises import ex10
+
+
+# --- 10.1: bins to millimetres, each wrong in one way ----------------------------------------------------------------
+
+def test_bins_to_mm_check():
+    assert_verdicts(ex10.q1, reference("10.1", "my_bins_to_mm"), [
+        (lambda z, c: (z / (c.depth_dim - 1) - 0.5) * c.bbox_3d_shape[0], "divide by depth_dim"),
+        (lambda z, c: z / c.depth_dim * c.bbox_3d_shape[0], "subtract half the box"),
+        (lambda z, c: (0.5 - z / c.depth_dim) * c.bbox_3d_shape[0], "wrong sign"),
+        (lambda z, c: (z / c.depth_dim - 0.5) * c.bbox_3d_shape[0] / 2, "span half the box"),
+        (lambda z, c: (z / 64 - 0.5) * c.bbox_3d_shape[0], "take config.depth_dim"),
+        (lambda z, c: (z / c.depth_dim - 0.5) * 2000, "config.bbox_3d_shape[0]"),
+        (lambda z, c: z.sum(), "shaped"),
+    ])
+
+
+# --- 10.2: MPJPE ---------------------------------------------------------------------------------------------------
+
+def _dist(pred, true):
+    return np.sqrt(((pred - true) ** 2).sum(axis=2))
+
+
+def test_mpjpe_check():
+    assert_verdicts(ex10.q2, reference("10.2", "my_mpjpe"), [
+        (lambda p, t: _dist(p, t)[:, :17].mean(), "did not align the roots"),
+        (lambda p, t: _dist(p - p[:, :1], t)[:, :17].mean(), "do the same to the true pose"),
+        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1]).mean(), "thorax (joint 17)"),
+        (lambda p, t: (_dist(p - p[:, :1], t - t[:, :1])[:, :17] ** 2).mean(), "squared distances"),
+        (lambda p, t: np.sqrt((_dist(p - p[:, :1], t - t[:, :1])[:, :17] ** 2).mean()), "(RMS)"),
+        (lambda p, t: np.abs((p - p[:, :1]) - (t - t[:, :1]))[:, :17].mean(), "one Euclidean distance"),
+        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1])[:, :17].sum(axis=1).mean(), "summed over the joints"),
+        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1])[:, 1:17].mean(), "left out the pelvis"),
+        (lambda p, t: "12 mm", "return one number"),
+    ])
+
+
+# --- 10.3: back-projection -------------------------------------------------------------------------------------------
+
+def test_pixel_to_camera_check():
+    assert_verdicts(ex10.q3, reference("10.3", "my_pixel_to_camera"), [
+        (lambda x, y, d, f, c: (x / f[0] * d, y / f[1] * d, d), "principal point"),
+        (lambda x, y, d, f, c: ((x - c[0]) * f[0] * d, (y - c[1]) * f[1] * d, d), "multiplied by the focal"),
+        (lambda x, y, d, f, c: ((x - c[0]) / f[0] / d, (y - c[1]) / f[1] / d, d), "divided by the depth"),
+        (lambda x, y, d, f, c: ((x - c[1]) / f[1] * d, (y - c[0]) / f[0] * d, d), "you swapped them"),
+        (lambda x, y, d, f, c: ((x - c[0]) / f[0] * d, (y - c[1]) / f[0] * d, d), "used fx for y"),
+        (lambda x, y, d, f, c: ((x - c[0]) / f[0], (y - c[1]) / f[1], 1.0), "direction at Z = 1"),
+        (lambda x, y, d, f, c: ((x - c[0]) / f[0] * d, (y - c[1]) / f[1] * d), "shaped (3,)"),
+    ])
+
+
+# --- 10.4: Procrustes ------------------------------------------------------------------------------------------------
+
+def _centred(pred, true):
+    return pred - pred.mean(0), true - true.mean(0)
+
+
+def no_reflection_fix(pred, true):
+    p, t = _centred(pred, true)
+    U, _, Vt = np.linalg.svd(t.T @ p)
+    return p @ (U @ Vt).T + true.mean(0)
+
+
+def transposed(pred, true):
+    p, t = _centred(pred, true)
+    U, _, Vt = np.linalg.svd(t.T @ p)
+    if np.linalg.det(U @ Vt) < 0:
+        U[:, -1] *= -1
+    return p @ (U @ Vt) + true.mean(0)
+
+
+def not_centred(pred, true):
+    U, _, Vt = np.linalg.svd(true.T @ pred)
+    if np.linalg.det(U @ Vt) < 0:
+        U[:, -1] *= -1
+    return pred @ (U @ Vt).T
+
+
+def at_origin(pred, true):
+    p, t = _centred(pred, true)
+    U, _, Vt = np.linalg.svd(t.T @ p)
+    if np.linalg.det(U @ Vt) < 0:
+        U[:, -1] *= -1
+    return p @ (U @ Vt).T
+
+
+def with_scale(pred, true):
+    p, t = _centred(pred, true)
+    U, S, Vt = np.linalg.svd(t.T @ p)
+    d = np.ones(3)
+    if np.linalg.det(U @ Vt) < 0:
+        d[-1] = -1
+    s = (S * d).sum() / (p ** 2).sum()
+    return s * p @ ((U * d) @ Vt).T + true.mean(0)
+
+
+def test_rigid_align_check():
+    assert_verdicts(ex10.q4, reference("10.4", "my_rigid_align"), [
+        (no_reflection_fix, "mirror image of pred"),
+        (transposed, "wrong way round"),
+        (not_centred, "raw points"),
+        (at_origin, "sits at the origin"),
+        (with_scale, "also scaled"),
+        (lambda p, t: p, "from the best rigid fit"),
+        (lambda p, t: p[:, :2], "shaped (18, 3)"),
+    ])
