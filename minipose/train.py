@@ -57,18 +57,20 @@ def learning_rate(config: Config, epoch: int) -> float:
     return config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch)
 
 
-def predict_cam(net, loader, config: Config, device, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict_cam(net, loader, config: Config, device, flip: bool = False,
+                exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) camera-space joints, N × J × 3 mm, for every item of an evaluation loader.
 
     flip=True averages each crop's answer with its mirror image's (`minipose.infer.flip_test`), as the official
-    test does (its config's flip_test = True); the training log's per-epoch figure is without it.
+    test does (its config's flip_test = True); the training log's per-epoch figure is without it. exact=False
+    undoes the mirror the official way (output width − 1 − x) instead of exactly.
     """
     net.eval()
     preds, trues = [], []
     with torch.no_grad():
         for batch in loader:
             img = batch["img"].to(device)
-            coord = (flip_test(net, img, config) if flip else net(img)).double().cpu().numpy()
+            coord = (flip_test(net, img, config, exact) if flip else net(img)).double().cpu().numpy()
             for i in range(len(coord)):
                 preds.append(output_to_camera(coord[i], batch["trans"][i].numpy(), batch["root_cam"][i, 2].item(),
                                               batch["f"][i].numpy(), batch["c"][i].numpy(), config)[1])

@@ -14,8 +14,10 @@ from minipose.metrics import mpjpe, rigid_align
 
 def _array(got, shape, what: str) -> np.ndarray:
     try:
+        if hasattr(got, "detach"):  # a torch tensor, maybe on a GPU or needing grad
+            got = got.detach().cpu()
         got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         raise Mistake(f"return {what} as numbers; you returned {type(got).__name__}") from None
     if got.shape != tuple(shape):
         raise Mistake(f"return {what} shaped {tuple(shape)}; yours is shaped {got.shape}")
@@ -23,7 +25,8 @@ def _array(got, shape, what: str) -> np.ndarray:
 
 
 def _close(a, b, tol=1e-6) -> bool:
-    return np.allclose(a, b, rtol=1e-9, atol=tol)
+    """Equal up to float32 rounding (a relative 1e-5), or `tol` mm near zero."""
+    return np.allclose(a, b, rtol=1e-5, atol=tol)
 
 
 # --- 10.1: depth bins to millimetres ---------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ def _check_mpjpe(fn) -> str:
             got = float(got)
         except (TypeError, ValueError):
             raise Mistake(f"return one number, the mean error in mm; you returned {got!r:.60}") from None
-        if abs(got - want) < 1e-6:
+        if _close(got, want):
             continue
         p0, t0 = pred - pred[:, :1], true - true[:, :1]
         dist = np.linalg.norm(p0 - t0, axis=2)
@@ -119,7 +122,7 @@ def _check_mpjpe(fn) -> str:
                                    "them (its error is 0 after alignment, and it still counts)"),
         ]
         for value, sentence in wrong:
-            if abs(got - value) < 1e-6:
+            if _close(got, value):
                 raise Mistake(sentence)
         raise Mistake(f"for 5 people (seed {seed}) MPJPE is {want:.3f} mm; you return {got:.3f}")
     return ("Matches minipose.metrics.mpjpe on people shifted in space and with a wrong thorax: root-aligned, the "
@@ -207,7 +210,7 @@ def _check_rigid_align(fn) -> str:
         pred, true = _pair(seed, mirror)
         want = rigid_align(pred, true)
         got = _array(call(fn, pred.copy(), true.copy()), pred.shape, "the aligned pose (J x 3, like pred)")
-        if _close(got, want, 1e-4):
+        if _close(got, want, 1e-3):
             continue
         p, t = pred - pred.mean(0), true - true.mean(0)
         U, S, Vt = np.linalg.svd(t.T @ p)
@@ -228,7 +231,7 @@ def _check_rigid_align(fn) -> str:
             wrong.append((pred @ (U0 @ Vt0).T, "you took the SVD of the raw points: centre both point sets (subtract "
                                                "each one's mean) first, then add true's mean back"))
         for value, sentence in wrong:
-            if _close(got, value, 1e-4):
+            if _close(got, value, 1e-3):
                 raise Mistake(sentence)
         if np.allclose(fit.T @ fit, np.eye(3), atol=1e-3) and np.linalg.det(fit) < 0:
             raise Mistake(wrong[0][1])
@@ -257,17 +260,20 @@ q5 = Question(
     hints=["The mirrored crop is a picture the network has also been trained on (the cpu preset mirrors half of each "
            "batch). Are its errors the same as the original's?"],
     answer=("The two answers come from two different pictures, so their errors are partly independent, and the mean "
-            "of two partly independent guesses is closer on average than either (the variance falls). The errors "
-            "that differ most between a crop and its mirror are left/right ones: which limb is the left one, and "
-            "x in general. So it helps the limbs' ends (wrists, ankles) most, and the depth and the spine less. "
-            "The unflip must be exact: the official W - 1 - x leaves half of 1 - 1/s cells of bias in x."),
+            "of two partly independent guesses is closer on average than either (the variance falls). It helps most "
+            "where the network is least sure: on the shipped weights the ankles and knees gain most (the right ankle "
+            "226 -> 202 mm on the sample), the wrists a few mm, depth hardly at all. The official code undoes the "
+            "mirror with output_width - 1 - x, 0.75 cell off the exact (W - 1) / s - x; averaged, that is a 0.375 cell "
+            "bias in x on perfect answers, though on our trained network it moves MPJPE by only 0.1-0.2 mm."),
 )
 
 q6 = Question(
     "10.6", "where RootNet's prior fails",
     hints=["k assumes the box covers a 2 m by 2 m square. Whose box covers less of one, and whose more?"],
-    answer=("k = sqrt(fx fy A_real / A_img) takes every box for 2 m x 2 m of real space. Someone sitting, crouching "
-            "or a child fills less: their box is small, so k places them too far away. Someone with arms spread or "
-            "a box enlarged by a detector places them too near. A box cut by the picture's edge is smaller than the "
-            "person, again too far. RootNet learns a correction factor from the picture for exactly these."),
+    answer=("k = sqrt(fx fy A_real / A_img) takes every box for 2 m x 2 m of real space. The box it sees is the "
+            "enlarged one (x 1.25, made square for a square crop), so its larger side is 1.25 x the person's larger "
+            "extent. A standing adult (about 1.7 m, so a 2.1 m box) is placed somewhat too near; someone sitting or "
+            "crouching (0.9-1.2 m) fills much less and is placed too far; a child too. A box cut by the picture's "
+            "edge is smaller than the person: too far again. RootNet learns a correction factor from the picture "
+            "for exactly these."),
 )
