@@ -218,7 +218,7 @@ SHIPPED = ROOT / "data" / "posenet_cpu"
 
 
 def _camera_mm(coord, trans, root_z, f, c, config):
-    """Network output → camera mm, written apart from targets_to_cam: solve the crop's affine for the picture
+    """Network output → camera mm, written apart from minipose.infer: solve the crop's affine for the picture
     pixel, then the pinhole model, joint by joint."""
     out = []
     for x, y, z in coord:
