@@ -7,6 +7,7 @@ from minipose.backbone import RESNET_SPEC, ResNetBackbone
 from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, cfg, pick_device
+from minipose.fast import fast_pose_net, optimize_for_inference, soft_argmax_fast
 from minipose.head import HeadNet
 from minipose.integral import soft_argmax
 from minipose.posenet import ResPoseNet, coord_l1_loss, get_pose_net, print_shape_trace, shape_trace
@@ -23,13 +24,16 @@ __all__ = [
     "ResNetBackbone",
     "ResPoseNet",
     "cfg",
+    "fast_pose_net",
     "coord_l1_loss",
     "get_pose_net",
     "load_checkpoint",
     "make_layer",
+    "optimize_for_inference",
     "pick_device",
     "print_shape_trace",
     "save_checkpoint",
     "shape_trace",
     "soft_argmax",
+    "soft_argmax_fast",
 ]

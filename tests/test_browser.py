@@ -42,6 +42,8 @@ EXPECTED = {
                            "as recorded, within 1 mm: True", "Exercise 09.2: passed"], 3),
     "10_inference.ipynb": (["exact unflip of perfect answers | x off by +0.000 cell", "(32, 18, 3)",
                             "Exercise 10.4: passed"], 3),
+    "11_speed.ipynb": (["1x1 conv         2.42    14%      0.30", "gradcheck, channels-last input: True",
+                        "Exercise 11.4: passed"], 3),
 }
 CHROMIUM_ARGS = [  # a closed network: no background traffic, no sandbox (CI runs as root)
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
