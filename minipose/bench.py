@@ -10,8 +10,9 @@ The reference is the same architecture made from torchvision's ResNet and a plai
 run as most code runs it (NCHW, `torch.no_grad()` for inference). minipose runs twice: as built ("default") and
 through its fast path ("fast": `optimize_for_inference` for inference, `fast_pose_net` for training).
 Every variant runs in the same process, in turns (warm-up first), so a busy machine slows all of them alike; the
-table gives medians. Peak memory is measured in a fresh process per variant (one step): CPU resident memory above
-what the process held before building the network, or `torch.cuda.max_memory_allocated` on a GPU.
+table gives medians. Peak memory is measured in a fresh process per variant: how far one call raises memory above
+what the process held just before it (network and inputs made), from Linux's /proc (VmHWM after resetting it) or
+`torch.cuda.max_memory_allocated` on a GPU; elsewhere the column is left out.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import dataclasses
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -95,6 +95,7 @@ def inference_step(variant: str, config: Config, device: torch.device):
     img = torch.randn(config.batch_size, 3, *config.input_shape, device=device)
     if variant == "fast":
         fast = optimize_for_inference(net)  # inference mode, channels-last, folded BatchNorm (+ bf16, compile on CUDA)
+        del net  # a user keeps only the fast copy: net = optimize_for_inference(net)
         return lambda: fast(img)
 
     def step():
@@ -172,27 +173,41 @@ def time_variants(steps: dict, repeats: int, device: torch.device) -> dict[str, 
 
 # ---------------------------------------------------------------- peak memory, one fresh process per variant
 def peak_memory_here(case: str, variant: str, size: str) -> float:
-    """MB: peak resident memory (CPU) or allocated memory (GPU) of one call, above what the process held before."""
+    """MB: how far memory rises above its level before one call (the network and inputs already made): CPU resident
+    memory, or allocated memory on a GPU. Run in a fresh process, so earlier calls leave nothing behind."""
     device = pick_device()
     config = dataclasses.replace(Config(), **SIZES[size])
-    before = _max_rss_mb()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated() / 2**20
     step = CASES[case][0](variant, config, device)
-    step()
     sync(device)
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20 - before
-    return _max_rss_mb() - before
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        sync(device)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    _reset_peak_rss()
+    before = _rss_mb("VmRSS")
+    step()
+    return _rss_mb("VmHWM") - before
 
 
-def _max_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
+def _reset_peak_rss() -> None:
+    """Linux: start the peak (VmHWM) afresh at the current resident memory (`man 5 proc`, clear_refs)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, MB, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 2**10  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def peak_memory(case: str, variant: str, size: str) -> float:
+    """peak_memory_here in a fresh process (None where it cannot be measured: no /proc, as on macOS and Windows)."""
+    if pick_device().type != "cuda" and not Path("/proc/self/clear_refs").exists():
+        return None
     out = subprocess.run([sys.executable, "-m", "minipose.bench", "--peak-memory", case, variant, size],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -264,6 +279,8 @@ def run(sizes: list[str], repeats: int, memory: bool, log=print) -> dict:
             # --quick measures one case's memory: each variant costs a fresh process
             measure = memory and (size != "quick" or case == "inference")
             peaks = {v: peak_memory(case, v, size) for v in variants} if measure else {}
+            if None in peaks.values():
+                peaks = {}
             ref = variants[0]
             for v in variants:
                 row = dict(size=size, case=case, variant=v, seconds=seconds[v],
