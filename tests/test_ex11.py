@@ -28,6 +28,12 @@ def test_conv_flops_check():
         (lambda c, h, w: flops(c, h, w, area=False), "kernel's area"),
         (lambda c, h, w: flops(c, h, w, channels=False), "left out in_channels"),
         (lambda c, h, w: flops(c, h, w, bias=True), "bias additions"),
+        (lambda c, h, w: 2 * c.out_channels * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
+         * ((h + 2 * c.padding[0] - c.kernel_size[0]) / c.stride[0] + 1)
+         * ((w + 2 * c.padding[1] - c.kernel_size[1]) / c.stride[1] + 1), "divided with /"),
+        (lambda c, h, w: 2 * c.out_channels * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
+         * (-(-(h + 2 * c.padding[0] - c.kernel_size[0]) // c.stride[0]) + 1)
+         * (-(-(w + 2 * c.padding[1] - c.kernel_size[1]) // c.stride[1]) + 1), "rounded the output size up"),
         (lambda c, h, w: flops(c, h, w) + 1, "FlopCounterMode counts"),
         (lambda c, h, w: "many", "one number"),
     ])
@@ -70,6 +76,9 @@ def test_fold_check():
         (lambda c, b: fold(c, b, "no eps"), "left out eps"),
         (lambda c, b: fold(c, b, "in channels"), "scaled the input channels"),
         (lambda c, b: fold(c, b, "no gamma"), "left out gamma"),
+        (lambda c, b: (c.weight * (b.weight / (torch.sqrt(b.running_var) + b.eps))[:, None, None, None],
+                       fold(c, b)[1]), "outside the square root"),
+        (_torch_fusion, "you called fuse_conv_bn_eval"),
         (lambda c, b: fold(c, b, "mean after"), "after scaling"),
         (lambda c, b: fold(c, b, "no beta"), "left out beta"),
         (lambda c, b: fold(c, b, "no conv bias"), "dropped the convolution's own bias"),
@@ -81,6 +90,19 @@ def test_fold_check():
         (lambda c, b: (fold(c, b)[0] * 1.01, fold(c, b)[1]), "your weight is not"),
         (lambda c, b: (fold(c, b)[0], fold(c, b)[1] + 0.1), "your bias is not"),
     ])
+
+
+def _torch_fusion(conv, bn):
+    from torch.nn.utils.fusion import fuse_conv_bn_eval  # as a student might, inside the answer
+    fused = fuse_conv_bn_eval(conv, bn)
+    return fused.weight, fused.bias
+
+
+def _by_autograd(logits, g):
+    leaf = logits.clone().requires_grad_()
+    x_hat = (torch.softmax(leaf, 0) * torch.arange(len(leaf), dtype=leaf.dtype)).sum()
+    (grad,) = torch.autograd.grad(x_hat * g, leaf)
+    return grad
 
 
 def test_soft_argmax_grad_check():
@@ -103,4 +125,5 @@ def test_soft_argmax_grad_check():
         (lambda l, g: grad(l, g) * 1.1, "differs from autograd's"),
         (lambda l, g: grad(l, g)[:-1], "one gradient per logit"),
         (lambda l, g: "grad", "return a tensor"),
+        (_by_autograd, "you used autograd"),
     ])

@@ -77,6 +77,26 @@ def test_soft_argmax_fast_huge_logits_and_low_precision():
         assert torch.allclose(low.grad.double(), want, rtol=1e-2, atol=1e-4)  # the gradient, rounded to dtype
 
 
+def test_soft_argmax_fast_sums_in_float32_under_bfloat16_autocast():
+    """optimize_for_inference runs under autocast: the coordinates' sums must not round to bfloat16 there."""
+    torch.manual_seed(4)
+    h = torch.randn(2, 3 * 16, 32, 32) * 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = soft_argmax_fast(h, 3, 16)
+    assert got.dtype == torch.float32 and (got.double() - reference(h, 3, 16)).abs().max() < 1e-4
+
+
+def test_soft_argmax_fast_on_an_empty_batch():
+    assert soft_argmax_fast(torch.zeros(0, 2 * 3, 4, 4), 2, 3).shape == (0, 2, 3)
+
+
+def test_fold_batchnorm_refuses_training_mode():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+    with pytest.raises(ValueError, match="needs eval mode"):
+        fold_batchnorm(net)
+    assert isinstance(net[1], nn.BatchNorm2d)  # nothing was folded
+
+
 def test_soft_argmax_fast_keeps_no_volume_of_its_own():
     """What the forward saves for backward: the logits themselves (no copy) and small tensors, never a new volume.
     Lesson 05's soft_argmax, through autograd, keeps its probabilities: a volume of its own."""
@@ -183,8 +203,8 @@ def test_bfloat16_moves_the_shipped_networks_joints_by_millimetres():
     assert np.linalg.norm(fp32 - plain, axis=2).max() < 0.01
     bf16, _ = predict_cam(optimize_for_inference(net, bf16=True), loader, config, "cpu")
     moved = np.linalg.norm(bf16 - plain, axis=2)
-    assert 0.1 < moved.mean() < 5  # it did run in bfloat16 (float32 moves < 0.01 mm), and stays within tolerance
-    assert abs(mpjpe(bf16, truth) - mpjpe(plain, truth)) < 1
+    assert 0.1 < moved.mean() < 2  # it did run in bfloat16 (float32 moves < 0.01 mm), and stays within tolerance
+    assert abs(mpjpe(bf16, truth) - mpjpe(plain, truth)) < 0.5
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only: bf16 autocast and torch.compile by default")

@@ -29,6 +29,8 @@ _CONVS = [  # (what, conv, height, width)
     ("a 3x5 kernel, stride (2, 1), padding (1, 2), no padding change of size", dict(
         in_channels=5, out_channels=6, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2), bias=False), 11, 9),
     ("a 3x3 convolution without padding", dict(in_channels=4, out_channels=7, kernel_size=3, bias=False), 9, 13),
+    ("the stem's 7x7 stride-2 convolution on 36 x 28, where the stride does not divide evenly", dict(
+        in_channels=3, out_channels=8, kernel_size=7, stride=2, padding=3, bias=False), 36, 28),
 ]
 
 
@@ -65,11 +67,21 @@ def _check_conv_flops(fn) -> str:
             (2 * macs + conv.out_channels * oh * ow, "you counted the bias additions: FlopCounterMode (and this "
                                                      "exercise) leaves them out"),
         ]
+        for rounding, sentence in [
+            (lambda a, s: a / s, "you divided with /, so the output size is not a whole number of positions: round "
+                                 "down with //"),
+            (lambda a, s: -(-a // s), "you rounded the output size up: round down with //, the last position of the "
+                                      "kernel must fit inside the padded image"),
+        ]:
+            rh = rounding(h + 2 * conv.padding[0] - kh, conv.stride[0]) + 1
+            rw = rounding(w + 2 * conv.padding[1] - kw, conv.stride[1]) + 1
+            wrong.append((2 * conv.out_channels * rh * rw * conv.in_channels * kh * kw, sentence))
         for value, sentence in wrong:
             if got == value:
                 raise Mistake(f"for {what}: {sentence}")
         raise Mistake(f"for {what} on a {h} x {w} image, FlopCounterMode counts {want:,} FLOPs; you return {got:,.0f}")
-    return "Equals torch's FlopCounterMode for four convolutions: strides, paddings, a non-square kernel, a bias."
+    return ("Equals torch's FlopCounterMode for five convolutions: strides (one that does not divide evenly), "
+            "paddings, a non-square kernel, a bias.")
 
 
 q1 = Exercise(
@@ -143,12 +155,27 @@ def _conv_bn(seed: int, bias: bool, eps: float):
     return conv.eval(), bn.eval()
 
 
+def _forbidden(what: str):
+    def refuse(*args, **kwargs):
+        raise Mistake(f"you called {what}: this exercise asks for the arithmetic itself (scale, weight, bias), "
+                      "without torch's fusion helpers")
+    return refuse
+
+
 def _check_fold(fn) -> str:
+    import torch.nn.utils.fusion as fusion
+
     for seed, bias, eps in [(0, False, 1e-5), (1, True, 1e-5), (2, True, 0.5)]:
         conv, bn = _conv_bn(seed, bias, eps)
         fused = fuse_conv_bn_eval(conv, bn)
-        with torch.no_grad():
-            got = call(fn, conv, bn)
+        saved = fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights
+        fusion.fuse_conv_bn_eval = _forbidden("fuse_conv_bn_eval")  # the student's answer may not lean on them
+        fusion.fuse_conv_bn_weights = _forbidden("fuse_conv_bn_weights")
+        try:
+            with torch.no_grad():
+                got = call(fn, conv, bn)
+        finally:
+            fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights = saved
         what = f"a convolution {'with' if bias else 'without'} a bias, BatchNorm eps {eps}"
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Mistake(f"return two tensors, (weight, bias); you returned {type(got).__name__}")
@@ -182,6 +209,8 @@ def _check_fold(fn) -> str:
             (cw * scale[None, :, None, None], "you scaled the input channels: BatchNorm scales each *output* channel, "
                                               "the weight's first axis (scale[:, None, None, None])"),
             (cw / torch.sqrt(var + bn.eps)[:, None, None, None], "you left out gamma (bn.weight) in the scale"),
+            (cw * (gamma / (torch.sqrt(var) + bn.eps))[:, None, None, None], "you added eps outside the square root: "
+                                                                             "BatchNorm divides by sqrt(var + eps)"),
         ]
         if not w_ok:
             for value, sentence in weight_mistakes:
@@ -217,6 +246,11 @@ q3 = Exercise(
 
 # --- 11.4: soft-argmax's gradient ------------------------------------------------------------------------------------
 
+def _forbidden_autograd(*args, **kwargs):
+    raise Mistake("you used autograd (backward or torch.autograd.grad): write the gradient from the formula, "
+                  "g * p_i * (i - x_hat)")
+
+
 def _check_grad(fn) -> str:
     for seed, n, g in [(0, 7, 1.0), (1, 12, -2.5), (2, 5, 0.3)]:
         gen = torch.Generator().manual_seed(seed)
@@ -224,7 +258,13 @@ def _check_grad(fn) -> str:
         leaf = logits.clone().requires_grad_()
         x_hat = (torch.softmax(leaf, 0) * torch.arange(n, dtype=torch.float64)).sum()
         (want,) = torch.autograd.grad(x_hat * g, leaf)
-        got = call(fn, logits.clone(), g)
+        saved = torch.autograd.grad, torch.Tensor.backward
+        torch.autograd.grad = _forbidden_autograd  # the formula, by hand: autograd would make the exercise empty
+        torch.Tensor.backward = _forbidden_autograd
+        try:
+            got = call(fn, logits.clone(), g)
+        finally:
+            torch.autograd.grad, torch.Tensor.backward = saved
         try:
             got = torch.as_tensor(got, dtype=torch.float64).detach()
         except (TypeError, ValueError, RuntimeError):
