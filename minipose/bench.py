@@ -37,14 +37,16 @@ from minipose.fast import fast_pose_net, optimize_for_inference, soft_argmax_fas
 from minipose.integral import soft_argmax
 from minipose.posenet import get_pose_net
 from minipose.skeleton import JOINT_NUM
+from minipose.train import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# name -> the Config it measures. "paper" is the paper's size; "cpu" the training preset of minipose.train.
+# name -> the Config it measures: the paper's (ResNet-50, 256 x 256, batch 32), minipose.train's cpu preset, and a
+# tiny one that takes seconds (CI runs it).
 SIZES = {
-    "paper": dict(resnet_type=50, input_shape=(256, 256), depth_dim=64, batch_size=32),
-    "cpu": dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, batch_size=32),
-    "quick": dict(resnet_type=18, input_shape=(64, 64), depth_dim=8, batch_size=2),  # seconds, for CI
+    "paper": Config(),
+    "cpu": preset_config("cpu"),
+    "quick": dataclasses.replace(preset_config("cpu"), depth_dim=8, batch_size=2),
 }
 
 
@@ -176,7 +178,7 @@ def peak_memory_here(case: str, variant: str, size: str) -> float:
     """MB: how far memory rises above its level before one call (the network and inputs already made): CPU resident
     memory, or allocated memory on a GPU. Run in a fresh process, so earlier calls leave nothing behind."""
     device = pick_device()
-    config = dataclasses.replace(Config(), **SIZES[size])
+    config = SIZES[size]
     step = CASES[case][0](variant, config, device)
     sync(device)
     if device.type == "cuda":
@@ -273,7 +275,7 @@ def run(sizes: list[str], repeats: int, memory: bool, log=print) -> dict:
         log(f"matrix product (bfloat16): {fast_rate * 1000:.0f} GFLOP/s; the fast inference runs in bfloat16, "
             "the others in float32 (TF32 where PyTorch allows it)")
     for size in sizes:
-        config = dataclasses.replace(Config(), **SIZES[size])
+        config = SIZES[size]
         flops = forward_flops(config)
         log(f"\n{size}: ResNet-{config.resnet_type}, {config.input_shape[0]}x{config.input_shape[1]}, batch "
             f"{config.batch_size}, depth_dim {config.depth_dim}; {flops / 1e9:.1f} GFLOP per image forward")
