@@ -142,7 +142,7 @@ def soft_argmax_step(variant: str, config: Config, device: torch.device, backwar
     return step
 
 
-CASES = {  # case -> (builder, variants, what one call processes)
+CASES = {  # case -> (builder of one call, its variants; the first is what the others are compared with)
     "inference": (inference_step, ("reference", "default", "fast")),
     "training step": (training_step, ("reference", "default", "fast")),
     "soft-argmax forward": (lambda v, c, d: soft_argmax_step(v, c, d, False), ("softmax", "soft_argmax", "fast")),
