@@ -100,9 +100,20 @@ def with_scale(pred, true):
     return s * p @ ((U * d) @ Vt).T + true.mean(0)
 
 
+def always_flipped(pred, true):
+    # negates the last singular vector every time, not only when det(U @ Vt) < 0: on an ordinary pair the answer
+    # is a reflection that matches none of the listed wrong answers, so only the check's fallback (an orthogonal
+    # map with determinant -1, found by least squares) can name it
+    p, t = _centred(pred, true)
+    U, _, Vt = np.linalg.svd(t.T @ p)
+    U[:, -1] *= -1
+    return p @ (U @ Vt).T + true.mean(0)
+
+
 def test_rigid_align_check():
     assert_verdicts(ex10.q4, reference("10.4", "my_rigid_align"), [
         (no_reflection_fix, "mirror image of pred"),
+        (always_flipped, "only when det(U @ Vt) < 0"),
         (transposed, "wrong way round"),
         (not_centred, "raw points"),
         (at_origin, "sits at the origin"),

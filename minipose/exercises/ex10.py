@@ -234,7 +234,10 @@ def _check_rigid_align(fn) -> str:
             if _close(got, value, 1e-3):
                 raise Mistake(sentence)
         if np.allclose(fit.T @ fit, np.eye(3), atol=1e-3) and np.linalg.det(fit) < 0:
-            raise Mistake(wrong[0][1])
+            raise Mistake("your answer is a reflection (determinant -1), not a rotation, for "
+                          + ("a truth that is a mirror image of pred" if mirror else "a pair that needs no mirror")
+                          + ": flip the sign of the smallest singular value's vector only when det(U @ Vt) < 0, "
+                          "and then only that one")
         case = "a truth that is a mirror image of pred" if mirror else "a turned, shifted, noisy copy of pred"
         error = np.linalg.norm(got - want, axis=1).max()
         raise Mistake(f"for {case} (seed {seed}), your aligned pose is up to {error:.1f} mm from the best rigid fit")
