@@ -23,6 +23,8 @@ byte-identical files (with the same Pillow/libjpeg) and scene i does not depend 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import json
 import math
 import os
@@ -694,46 +696,66 @@ def _check_out(out: Path, overwrite: bool) -> None:
                                   "minipose_synth.json at its top); delete it yourself or pick another folder")
 
 
-def _write_into(root: Path, scenes: int, seed: int, width: int, height: int, focal: float, progress: bool):
+def _render_scene(task: tuple) -> tuple:
+    """Scene i, rendered and saved as JPEG under root/images; returns (slot, joints_world, joints_cam).
+
+    A top-level function of (root, i, seed, width, height, focal) only, so worker processes can run it: scene i
+    comes from its own generator and its subject's cameras from theirs, whichever process makes it.
+    """
+    root, i, seed, width, height, focal = task
+    slot = scene_slot(i)
+    cam = subject_cameras(seed, slot["subject"], width, height, focal)[slot["cam_idx"]]
+    scene = make_scene(np.random.default_rng([seed, i]), cam, width, height)
+    folder = folder_name(slot["subject"], slot["action_idx"], slot["subaction_idx"], slot["cam_idx"])
+    (root / "images" / folder).mkdir(exist_ok=True)
+    # Fixed settings (no optimiser pass, 4:2:0 chroma), so the same picture gives the same bytes.
+    Image.fromarray(scene.image).save(root / "images" / _file_name(slot), format="JPEG", quality=JPEG_QUALITY,
+                                      optimize=False, progressive=False, subsampling=2)
+    return slot, scene.joints_world, scene.joints_cam
+
+
+def _file_name(slot: dict) -> str:
+    folder = folder_name(slot["subject"], slot["action_idx"], slot["subaction_idx"], slot["cam_idx"])
+    return f"{folder}/{folder}_{slot['frame_idx'] + 1:06d}.jpg"
+
+
+def _write_into(root: Path, scenes: int, seed: int, width: int, height: int, focal: float, progress: bool,
+                workers: int):
     (root / "images").mkdir()
     (root / "annotations").mkdir()
     cameras = {s: subject_cameras(seed, s, width, height, focal) for s in SUBJECTS}
     data = {s: {"images": [], "annotations": []} for s in SUBJECTS}
     joint_3d = {s: {} for s in SUBJECTS}
     ann_id = 0
-    if progress:
-        from tqdm.auto import tqdm  # here, not at the top: importing tqdm.auto warns in a notebook without ipywidgets
-        indices = tqdm(range(scenes), desc="synth scenes", unit="scene")
-    else:
-        indices = range(scenes)
-    for i in indices:
-        slot = scene_slot(i)
-        s, cam = slot["subject"], cameras[slot["subject"]][slot["cam_idx"]]
-        scene = make_scene(np.random.default_rng([seed, i]), cam, width, height)
-
-        folder = folder_name(s, slot["action_idx"], slot["subaction_idx"], slot["cam_idx"])
-        file_name = f"{folder}/{folder}_{slot['frame_idx'] + 1:06d}.jpg"
-        (root / "images" / folder).mkdir(exist_ok=True)
-        # Fixed settings (no optimiser pass, 4:2:0 chroma), so the same picture gives the same bytes.
-        Image.fromarray(scene.image).save(root / "images" / file_name, format="JPEG", quality=JPEG_QUALITY,
-                                          optimize=False, progressive=False, subsampling=2)
-        data[s]["images"].append({
-            "id": i, "file_name": file_name, "width": width, "height": height, "subject": s,
-            "action_name": ACTION_NAMES[slot["action_idx"] - 2], "action_idx": slot["action_idx"],
-            "subaction_idx": slot["subaction_idx"], "cam_idx": slot["cam_idx"], "frame_idx": slot["frame_idx"],
-            "f": cam["f"].tolist(), "c": cam["c"].tolist(),
-        })
-        for joints in scene.joints_cam:
-            img = cam2pixel(joints, cam["f"], cam["c"])[:, :2]
-            vis = (img[:, 0] >= 0) & (img[:, 0] < width) & (img[:, 1] >= 0) & (img[:, 1] < height)
-            data[s]["annotations"].append({
-                "id": ann_id, "image_id": i, "bbox": get_bbox(img).tolist(), "keypoints_vis": vis.tolist(),
-                "keypoints_cam": joints.tolist(), "keypoints_img": img.tolist(),
+    tasks = ((root, i, seed, width, height, focal) for i in range(scenes))
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # scenes are independent: render them in parallel, take them back in order
+            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(workers))
+            rendered = pool.map(_render_scene, tasks, chunksize=8)
+        else:
+            rendered = map(_render_scene, tasks)
+        if progress:
+            from tqdm.auto import tqdm  # here, not at the top: importing tqdm.auto warns in a notebook without ipywidgets
+            rendered = tqdm(rendered, total=scenes, desc="synth scenes", unit="scene")
+        for i, (slot, joints_world, joints_cam) in enumerate(rendered):
+            s, cam = slot["subject"], cameras[slot["subject"]][slot["cam_idx"]]
+            data[s]["images"].append({
+                "id": i, "file_name": _file_name(slot), "width": width, "height": height, "subject": s,
+                "action_name": ACTION_NAMES[slot["action_idx"] - 2], "action_idx": slot["action_idx"],
+                "subaction_idx": slot["subaction_idx"], "cam_idx": slot["cam_idx"], "frame_idx": slot["frame_idx"],
+                "f": cam["f"].tolist(), "c": cam["c"].tolist(),
             })
-            ann_id += 1
-        # One person per frame in this file, as in Human3.6M: the first annotation's.
-        frames = joint_3d[s].setdefault(str(slot["action_idx"]), {}).setdefault(str(slot["subaction_idx"]), {})
-        frames[str(slot["frame_idx"])] = scene.joints_world[0].tolist()
+            for joints in joints_cam:
+                img = cam2pixel(joints, cam["f"], cam["c"])[:, :2]
+                vis = (img[:, 0] >= 0) & (img[:, 0] < width) & (img[:, 1] >= 0) & (img[:, 1] < height)
+                data[s]["annotations"].append({
+                    "id": ann_id, "image_id": i, "bbox": get_bbox(img).tolist(), "keypoints_vis": vis.tolist(),
+                    "keypoints_cam": joints.tolist(), "keypoints_img": img.tolist(),
+                })
+                ann_id += 1
+            # One person per frame in this file, as in Human3.6M: the first annotation's.
+            frames = joint_3d[s].setdefault(str(slot["action_idx"]), {}).setdefault(str(slot["subaction_idx"]), {})
+            frames[str(slot["frame_idx"])] = joints_world[0].tolist()
 
     for s in SUBJECTS:  # every subject's files, even without scenes: readers open all files of a split
         stem = root / "annotations" / f"Human36M_subject{s}"
@@ -749,12 +771,14 @@ def _write_into(root: Path, scenes: int, seed: int, width: int, height: int, foc
 
 
 def write_dataset(out_dir, scenes: int, seed: int = 0, width: int = 1000, height: int = 1000,
-                  focal: float = 1150.0, overwrite: bool = False, progress: bool = True) -> Path:
+                  focal: float = 1150.0, overwrite: bool = False, progress: bool = True,
+                  workers: int | None = None) -> Path:
     """Write `scenes` synthetic scenes to `out_dir` in the official parsed Human3.6M layout; return the folder.
 
     Atomic: everything goes to a hidden sibling folder first, renamed to `out_dir` at the end, so a crash or
     Ctrl-C never leaves half a data set under that name. A non-empty `out_dir` is refused unless `overwrite`,
-    and even then only if it is an earlier minipose.synth folder.
+    and even then only if it is an earlier minipose.synth folder. workers: processes that render (default: one per
+    CPU core, or one for fewer than 100 scenes); any number gives the same files.
     """
     if isinstance(scenes, bool) or not isinstance(scenes, int) or scenes < 1:
         raise ValueError(f"scenes must be a positive whole number, got {scenes!r}")
@@ -763,12 +787,14 @@ def write_dataset(out_dir, scenes: int, seed: int = 0, width: int = 1000, height
     if not focal > 0:
         raise ValueError(f"focal must be a positive number of pixels (Human3.6M: about 1150), got {focal!r}")
     seed, focal = int(seed), float(focal)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if scenes >= 100 else 1
     out = Path(out_dir).expanduser().resolve()
     _check_out(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        _write_into(tmp, scenes, seed, width, height, focal, progress)
+        _write_into(tmp, scenes, seed, width, height, focal, progress, max(1, int(workers)))
         tmp.chmod(0o755)  # mkdtemp makes it private; a data folder is read by others as usual
         _check_out(out, overwrite)  # again: something may have appeared there meanwhile
         if out.is_dir() and any(out.iterdir()):  # an earlier synth folder, and overwrite=True

@@ -157,6 +157,18 @@ def test_depth_dim_mismatch_names_the_bins(tmp_path):
         load_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=20), is_train=False, joint_num=18))
 
 
+def test_head_width_mismatch_names_the_width(tmp_path):
+    # The cpu preset's head is 128 channels wide; into the paper's 256 the message names head_channels and nothing
+    # about joints or bins (the final layer's outputs, 18 x 16, are the same; only its inputs differ).
+    path = str(tmp_path / "narrow.pth")
+    save_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=16, head_channels=128), is_train=False,
+                                       joint_num=18))
+    with pytest.raises(ValueError, match=r"the checkpoint's head is 128 channels wide, this model's 256: set "
+                                         r"cfg.head_channels=128$") as err:
+        load_checkpoint(path, get_pose_net(Config(resnet_type=18, depth_dim=16), is_train=False, joint_num=18))
+    assert "joints" not in str(err.value) and "ResNet" not in str(err.value)
+
+
 def test_depth_mismatch_names_the_depth(tmp_path):
     path = str(tmp_path / "r50.pth")
     save_checkpoint(path, get_pose_net(cfg, is_train=False, joint_num=18))

@@ -69,6 +69,15 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, small_set):
             assert other[name] != first[name], f"{name} is the same with another seed"
 
 
+def test_worker_processes_write_the_same_bytes(tmp_path, small_set):
+    # The cpu preset's 6000 scenes are rendered by one process per core; the files must not depend on that.
+    parallel = files_of(synth.write_dataset(tmp_path / "parallel", 16, seed=7, progress=False, workers=2, **SMALL))
+    first = files_of(small_set)
+    assert sorted(parallel) == sorted(first)
+    for name in first:
+        assert parallel[name] == first[name], f"{name} differs when two processes render the scenes"
+
+
 def test_scene_i_does_not_depend_on_the_number_of_scenes(tmp_path):
     three = synth.write_dataset(tmp_path / "three", 3, seed=2, progress=False, **SMALL)
     five = synth.write_dataset(tmp_path / "five", 5, seed=2, progress=False, **SMALL)
