@@ -167,7 +167,14 @@ def run_all_in_lab(browser, lab: Lab, notebook: str, timeout_s: float = 600) -> 
         except PlaywrightTimeout:  # on a loaded machine the first notebook's menu may not take the first click
             menu(page, "Edit", "Clear Outputs of All Cells")
             page.wait_for_function(cleared, timeout=30_000)
+        # Started when a cell shows [*] or a number; on a loaded machine the first click may be lost here too.
+        started = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                   ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
         menu(page, "Run", "Run All Cells")
+        try:
+            page.wait_for_function(started, timeout=30_000)
+        except PlaywrightTimeout:
+            menu(page, "Run", "Run All Cells")
         # Done when every code cell shows an execution number and the kernel is idle again.
         page.wait_for_function(
             """() => {
