@@ -706,10 +706,10 @@ def _render_scene(task: tuple) -> tuple:
     slot = scene_slot(i)
     cam = subject_cameras(seed, slot["subject"], width, height, focal)[slot["cam_idx"]]
     scene = make_scene(np.random.default_rng([seed, i]), cam, width, height)
-    folder = folder_name(slot["subject"], slot["action_idx"], slot["subaction_idx"], slot["cam_idx"])
-    (root / "images" / folder).mkdir(exist_ok=True)
+    path = root / "images" / _file_name(slot)
+    path.parent.mkdir(exist_ok=True)
     # Fixed settings (no optimiser pass, 4:2:0 chroma), so the same picture gives the same bytes.
-    Image.fromarray(scene.image).save(root / "images" / _file_name(slot), format="JPEG", quality=JPEG_QUALITY,
+    Image.fromarray(scene.image).save(path, format="JPEG", quality=JPEG_QUALITY,
                                       optimize=False, progressive=False, subsampling=2)
     return slot, scene.joints_world, scene.joints_cam
 

@@ -41,7 +41,7 @@ PRESETS: dict[str, dict] = {
     "paper": dict(config={}, pretrained=True, augment=True, occlusion=True, in_memory=False, mirror=False,
                   scenes=None),
     "cpu": dict(config=dict(resnet_type=18, input_shape=(64, 64), depth_dim=16, head_channels=128, batch_size=32,
-                            lr=1e-3, lr_dec_epoch=(10,), end_epoch=12),
+                            lr=1e-3, lr_dec_epoch=(17, 19), end_epoch=20),
                 pretrained=False, augment=False, occlusion=False, in_memory=True, mirror=True, scenes=6000),
 }
 
