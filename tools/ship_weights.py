@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,18 @@ def metrics(weights: Path, config, data: Path) -> dict:
             "baseline_mean_pose_mm": base["mean_pose"], "baseline_flat_2d_mm": base["flat_2d"]}
 
 
+def machine() -> str:
+    """'2 CPU cores (AMD EPYC, AVX512), torch 2.14.1+cu130': what the run's wall time was measured on."""
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # Linux: platform.processor() is often empty or just the architecture
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    kind = ", ".join(x for x in (model, torch.backends.cpu.get_cpu_capability()) if x)
+    return f"{os.cpu_count()} CPU cores ({kind}), torch {torch.__version__}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="the --out folder of the finished run")
@@ -52,6 +65,7 @@ def main() -> int:
     parser.add_argument("--wall-seconds", type=float, required=True, help="the whole command's wall time")
     parser.add_argument("--data", type=Path, help="the run's data folder (default: the preset's synthetic scenes)")
     parser.add_argument("--dest", type=Path, default=ROOT / "data" / "posenet_cpu")
+    parser.add_argument("--commit", help="the commit the run was made from (default: HEAD)")
     args = parser.parse_args()
     config = preset_config(args.preset)
     snapshot = _last_snapshot(args.run)
@@ -63,13 +77,14 @@ def main() -> int:
     shutil.copy(args.run / "log.jsonl", tmp / "log.jsonl")
     data = args.data or synth.default_cache_dir() / f"synth-seed0-{PRESETS[args.preset]['scenes']}"
     held_out = metrics(tmp / "weights.pth.tar", config, data)  # the half-precision weights, as they ship
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", args.commit or "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     last = log[-1]
     meta = {
         "command": args.command, "preset": args.preset, "seed": args.seed, "commit": commit,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "epochs": len(log), "wall_seconds": round(args.wall_seconds, 1),
-        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}",
+        "machine": machine(),
         "held_out": {**held_out, "mpjpe_mm_logged": last["mpjpe_mm"],
                      "images_per_s_median": float(np.median([r["images_per_s"] for r in log]))},
         "shipped_sample": metrics(tmp / "weights.pth.tar", config, SAMPLE),
