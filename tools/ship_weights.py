@@ -67,6 +67,12 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=ROOT / "data" / "posenet_cpu")
     parser.add_argument("--commit", help="the commit the run was made from (default: HEAD)")
     args = parser.parse_args()
+    # --verify: a mistyped --commit stops here, before any work, instead of being recorded as the run's commit
+    found = subprocess.run(["git", "rev-parse", "--verify", f"{args.commit or 'HEAD'}^{{commit}}"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if found.returncode:
+        parser.error(f"--commit {args.commit}: no such commit in {ROOT}")
+    commit = found.stdout.strip()
     config = preset_config(args.preset)
     snapshot = _last_snapshot(args.run)
     checkpoint = torch.load(snapshot, map_location="cpu", weights_only=True)
@@ -77,8 +83,6 @@ def main() -> int:
     shutil.copy(args.run / "log.jsonl", tmp / "log.jsonl")
     data = args.data or synth.default_cache_dir() / f"synth-seed0-{PRESETS[args.preset]['scenes']}"
     held_out = metrics(tmp / "weights.pth.tar", config, data)  # the half-precision weights, as they ship
-    commit = subprocess.run(["git", "rev-parse", args.commit or "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
     last = log[-1]
     meta = {
         "command": args.command, "preset": args.preset, "seed": args.seed, "commit": commit,
