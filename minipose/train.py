@@ -31,7 +31,7 @@ from minipose.checkpoint import load_checkpoint, save_checkpoint
 from minipose.config import Config, pick_device
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
-from minipose.infer import flip_test, output_to_camera
+from minipose.infer import flip_test, output_to_camera, root_depth_prior
 from minipose.metrics import mpjpe  # noqa: F401 - lesson 09 and tools/ship_weights.py take it from here
 from minipose.posenet import coord_l1_loss, get_pose_net
 from minipose.skeleton import FLIP_PAIRS, JOINT_NUM
@@ -57,14 +57,19 @@ def learning_rate(config: Config, epoch: int) -> float:
     return config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch)
 
 
-def predict_cam(net, loader, config: Config, device, flip: bool = False,
-                exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def predict_cam(net, loader, config: Config, device, flip: bool = False, exact: bool = True,
+                root: str = "true") -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) camera-space joints, N × J × 3 mm, for every item of an evaluation loader.
 
     flip=True averages each crop's answer with its mirror image's (`minipose.infer.flip_test`), as the official
     test does (its config's flip_test = True); the training log's per-epoch figure is without it. exact=False
     undoes the mirror the official way (output width − 1 − x) instead of exactly.
+    root: the root depth each person's joints are placed at. "true": the annotated one (the official test with
+    use_gt_info = True, its config's default); "prior": RootNet's distance prior k from the box
+    (`root_depth_prior`), a stand-in for RootNet's output, which the official test reads with use_gt_info = False.
     """
+    if root not in ("true", "prior"):
+        raise ValueError(f"root must be 'true' or 'prior', got {root!r}")
     net.eval()
     preds, trues = [], []
     with torch.no_grad():
@@ -72,8 +77,11 @@ def predict_cam(net, loader, config: Config, device, flip: bool = False,
             img = batch["img"].to(device)
             coord = (flip_test(net, img, config, exact) if flip else net(img)).double().cpu().numpy()
             for i in range(len(coord)):
-                preds.append(output_to_camera(coord[i], batch["trans"][i].numpy(), batch["root_cam"][i, 2].item(),
-                                              batch["f"][i].numpy(), batch["c"][i].numpy(), config)[1])
+                f = batch["f"][i].numpy()
+                depth = (batch["root_cam"][i, 2].item() if root == "true"
+                         else root_depth_prior(batch["bbox"][i].numpy(), f))
+                preds.append(output_to_camera(coord[i], batch["trans"][i].numpy(), depth, f,
+                                              batch["c"][i].numpy(), config)[1])
                 trues.append(batch["joint_cam"][i].numpy())
     return np.stack(preds), np.stack(trues)
 

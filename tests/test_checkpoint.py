@@ -58,6 +58,30 @@ def test_state_dict_layout_is_exactly_the_official_one(joints):
     assert ours == official_layout(joints)
 
 
+class OfficialConfig:
+    """Only the attributes the official main/config.py's Config has that a model needs (its values): no
+    head_channels, no minipose field at all."""
+    resnet_type = 50
+    input_shape = (256, 256)
+    output_shape = (input_shape[0] // 4, input_shape[1] // 4)
+    depth_dim = 64
+    bbox_3d_shape = (2000, 2000, 2000)
+    pixel_mean = (0.485, 0.456, 0.406)
+    pixel_std = (0.229, 0.224, 0.225)
+
+
+@pytest.mark.parametrize("joints", [18, 21])
+def test_get_pose_net_takes_the_official_config_object(joints):
+    """A config with only the official attributes builds the paper's network (a head 256 wide): its
+    state dict is the released checkpoint's layout."""
+    assert not hasattr(OfficialConfig, "head_channels")
+    with torch.device("meta"):
+        net = get_pose_net(OfficialConfig(), is_train=False, joint_num=joints)
+        coord = net(torch.empty(2, 3, *OfficialConfig.input_shape))
+    assert {"module." + k: list(v.shape) for k, v in net.state_dict().items()} == official_layout(joints)
+    assert tuple(coord.shape) == (2, joints, 3)
+
+
 def official_file(tmp_path, joints=18):
     """A file in the official release's format: DataParallel keys, epoch, optimizer."""
     torch.manual_seed(0)

@@ -203,14 +203,14 @@ def official_get_bbox(cam):
     return [(x.min() + x.max()) / 2 - w / 2 * 1.2, (y.min() + y.max()) / 2 - h / 2 * 1.2, w * 1.2, h * 1.2]
 
 
-def write_fixture(root, multi=False, image_bytes=None):
+def write_fixture(root, multi=False, image_bytes=None, frames=range(3)):
     """The official layout, field names from the official Human36M.py and h36m2coco.py."""
     (root / "annotations").mkdir(parents=True)
     folder = "s_09_act_02_subact_01_ca_01"
     (root / "images" / folder).mkdir(parents=True)
     people = [standing_person(-300.0), standing_person(600.0)]
     images, annotations, joint_3d = [], [], {"2": {"1": {}}}
-    for frame in range(3):
+    for frame in frames:
         name = f"{folder}/{folder}_{frame + 1:06d}.jpg"
         path = root / "images" / name
         if image_bytes is not None and frame == 0:
@@ -255,6 +255,21 @@ def test_reader_reads_the_official_layout(tmp_path):
     assert [r["ann_id"] for r in load_h36m(tmp_path, "test", subjects=[9])] == [500]
     with pytest.raises(DataFolderError, match="Human36M_subject1_data.json"):
         load_h36m(tmp_path, "train")  # protocol 2 training subjects are not in this folder
+
+
+def test_real_videos_are_subsampled_as_the_official_loader_does(tmp_path):
+    """Human36M.get_subsampling_ratio: a frame is kept when its frame_idx is a multiple of 5 (train) or 64 (test);
+    synthetic folders keep every frame. Frame numbers chosen so that any other step keeps another set."""
+    frames = [0, 1, 5, 10, 32, 63, 64, 65, 128, 130, 192]
+    write_fixture(tmp_path, frames=frames)
+
+    def kept(split, **kwargs):  # the fixture numbers annotation ids 500 + frame_idx
+        return [r["ann_id"] - 500 for r in load_h36m(tmp_path, split, subjects=[9], **kwargs)]
+
+    assert kept("train") == [0, 5, 10, 65, 130] and kept("test") == [0, 64, 128, 192]
+    assert kept("test", frame_step=1) == frames
+    (tmp_path / "minipose_synth.json").write_text("{}")  # what minipose.synth leaves: every frame is a scene
+    assert kept("test") == kept("train") == frames
 
 
 def test_reader_uses_each_persons_own_joints_when_there_are_several(tmp_path):

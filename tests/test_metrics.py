@@ -88,3 +88,60 @@ def test_pck_and_auc_on_a_hand_counted_list():
     assert pck3d(errors, 50.0) == pytest.approx(200 / 6)
     # thresholds 0, 5, ..., 150 (31): error 0 is within all 31, 50 within 21, 149 and 150 within 1 each, the rest none
     assert auc(errors) == pytest.approx((31 + 21 + 1 + 1) / (31 * 6) * 100)
+
+
+def official_pa_mpjpe(pred, true, scale=False):
+    """Human36M.evaluate of the official code, protocol 1, written out here another way: per person, both poses
+    root-aligned, the prediction moved onto the truth by Horn's method (all 18 joints), then the 17 evaluation
+    joints (thorax, the last, left out) measured as they lie. No code from minipose.metrics."""
+    errors = []
+    for p, t in zip(np.asarray(pred, float), np.asarray(true, float)):
+        p, t = p - p[0], t - t[0]  # the pelvis is joint 0
+        aligned = horn_align(p, t, scale)
+        errors.append(np.sqrt(((aligned[:17] - t[:17]) ** 2).sum(axis=1)))
+    return float(np.mean(errors))
+
+
+def _poses_with_a_wrong_pelvis(seed=3, n=6):
+    """Predictions whose pelvis is far off while the rest of the body is near: after the best fit the pelvis keeps
+    a large residual, where measuring "as aligned" and "root-aligned again" differ by tens of millimetres."""
+    rng = np.random.default_rng(seed)
+    true = _people(seed, n)
+    pred = true + rng.normal(0.0, 30.0, true.shape)
+    pred[:, 0] += rng.normal(0.0, 250.0, (n, 3))
+    return pred, true
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_pa_mpjpe_measures_the_aligned_pose_as_the_official_evaluation_does(scale):
+    pred, true = _poses_with_a_wrong_pelvis()
+    want = official_pa_mpjpe(pred, true, scale)
+    assert pa_mpjpe(pred, true, scale=scale) == pytest.approx(want, rel=1e-9)
+    # The mistake this test is for: the aligned pose handed to mpjpe, which root-aligns it a second time.
+    realigned = np.stack([rigid_align(p - p[0], t - t[0], scale) for p, t in zip(pred, true)])
+    assert abs(mpjpe(realigned, true) - want) > 20.0
+    # Random poses (no structure at all), many of them: still equal.
+    rng = np.random.default_rng(11)
+    pred, true = rng.normal(0.0, 300.0, (2, 20, 18, 3))
+    assert pa_mpjpe(pred, true, scale=scale) == pytest.approx(official_pa_mpjpe(pred, true, scale), rel=1e-9)
+
+
+def test_no_small_rotation_or_shift_lowers_the_rigid_pa_error():
+    """Brute force, no formula: nudging the aligned pose by small rotations and shifts never lowers the squared
+    error over the 18 joints the fit used, and the 17 evaluation joints' mean distance is what pa_mpjpe says."""
+    pred, true = _poses_with_a_wrong_pelvis(5, 2)
+    for p, t in zip(pred, true):
+        p, t = p - p[0], t - t[0]
+        aligned = rigid_align(p, t)
+        base = ((aligned - t) ** 2).sum()
+        assert pa_mpjpe(p[None], t[None]) == pytest.approx(np.linalg.norm(aligned[:17] - t[:17], axis=1).mean())
+        centre = aligned.mean(axis=0)
+        rng = np.random.default_rng(0)
+        for _ in range(100):
+            axis = rng.normal(size=3)
+            axis /= np.linalg.norm(axis)
+            K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+            a = np.radians(rng.uniform(0.2, 2.0))
+            R = np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K  # Rodrigues: a turn of a about axis
+            moved = (aligned - centre) @ R.T + centre + rng.normal(0.0, 2.0, 3)
+            assert ((moved - t) ** 2).sum() >= base - 1e-6

@@ -127,7 +127,8 @@ def test_crops_kept_in_memory_train_as_the_loader_does(tmp_path):
     assert log_b[0]["mpjpe_mm"] == pytest.approx(log_a[0]["mpjpe_mm"], abs=1e-3)
 
 
-def test_mirrored_crops_are_the_mirrored_pictures_crops(monkeypatch):
+@pytest.mark.parametrize("TINY", [TINY, dataclasses.replace(TINY, input_shape=(64, 48))], ids=["64x64", "64x48"])
+def test_mirrored_crops_are_the_mirrored_pictures_crops(monkeypatch, TINY):  # noqa: N803
     """mirror_crops (the cpu preset's flip of crops already made) against the data pipeline's flip, which mirrors
     the picture before cropping as the official code does. The pipeline sends crop column u to W − u, mirror_crops
     to W − 1 − u: the same pictures one column apart, targets one crop pixel apart in x, left and right swapped."""
@@ -266,3 +267,18 @@ def test_shipped_weights_load_and_score_what_training_json_records():
     assert sample["people"] == len(records)
     assert np.mean(errors) == pytest.approx(sample["mpjpe_mm"], abs=1.0)
     assert np.mean(errors) < sample["baseline_flat_2d_mm"]
+
+
+def test_the_cpu_preset_is_the_configuration_the_shipped_weights_were_trained_with():
+    """README's command must still make the shipped run: the preset's Config field for field, its epochs, and the
+    learning rate of every logged epoch, as data/posenet_cpu recorded them."""
+    from minipose.train import PRESETS, read_log
+
+    meta = json.loads((SHIPPED / "training.json").read_text())
+    config = preset_config("cpu")
+    recorded = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as JSON lists, as recorded
+    assert recorded == meta["config"], "the cpu preset no longer matches data/posenet_cpu/training.json"
+    assert meta["preset"] == "cpu" and meta["epochs"] == config.end_epoch
+    assert [row["lr"] for row in read_log(SHIPPED / "log.jsonl")] == [
+        pytest.approx(learning_rate(config, e)) for e in range(config.end_epoch)]
+    assert PRESETS["cpu"]["scenes"] == 6000 and not PRESETS["cpu"]["pretrained"]
