@@ -201,6 +201,16 @@ def run_all_in_lab(browser, lab: Lab, notebook: str, timeout_s: float = 600) -> 
         return Run(errors, text, images, kernel)
     finally:
         page.close()
+        _shut_down_kernels(lab)
+
+
+def _shut_down_kernels(lab: Lab) -> None:
+    """Stop every kernel the server runs, as a student closing a lesson's kernel would: one lesson's kernel left
+    running (its DataLoader workers, its memory) must not slow the next lesson down."""
+    listing = urllib.request.urlopen(f"{lab.url}/api/kernels?token={lab.token}", timeout=10)
+    for kernel in json.loads(listing.read()):
+        request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}?token={lab.token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30)
 
 
 @pytest.mark.parametrize("lesson", sorted(EXPECTED))

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import tomllib  # standard library since Python 3.11, the oldest minipose supports
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -40,12 +42,14 @@ def test_declared_ranges_hold_the_pins():
         assert tuple(int(x) for x in low.split(".")) <= version < tuple(int(x) for x in high.split(".")), dep
 
 
-def test_pytest_without_nbval_says_what_to_install(tmp_path):
-    """Without the dev extra, plain `pytest` used to stop at "unrecognized arguments: --nbval"."""
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:nbval", "tests/test_environment.py"],
+@pytest.mark.parametrize("plugin", ["nbval", "xdist"])
+def test_pytest_without_nbval_says_what_to_install(tmp_path, plugin):
+    """Without the dev extra, plain `pytest` used to stop at "unrecognized arguments: --nbval" (or -n)."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", f"no:{plugin}", "tests/test_environment.py"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 4, run.stdout + run.stderr  # pytest's exit code for a usage error
-    assert "nbval is not installed" in run.stderr and 'pip install -c constraints.txt -e ".[lessons,dev]"' in run.stderr
+    assert "nbval or pytest-xdist is not installed" in run.stderr
+    assert 'pip install -c constraints.txt -e ".[lessons,dev]"' in run.stderr
     assert "unrecognized arguments" not in run.stderr
 
 

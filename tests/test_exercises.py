@@ -126,15 +126,20 @@ def _fill(cells, solved_cells, number, replace=None):
     cells[i]["source"] = text
 
 
+# tools/grade.py end to end on whole notebooks of two lessons (00 and 05: every lesson once would run each lesson a
+# second time). Every lesson's solved run and its student stubs are graded in nbval's own kernel (conftest.py).
+GRADED = [p for p in SOLVED if p.name[:2] in ("00", "05")]
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """One grading run over: the solved lessons, the blank student versions, and three doctored submissions."""
+    """One grading run over: two solved lessons, their blank student versions, and four doctored submissions."""
     root = tmp_path_factory.mktemp("grading")
     folder, kept = root / "submissions", root / "executed"
-    for path in SOLVED:
-        (folder / "solved").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, folder / "solved" / path.name)
-    shutil.copytree(STUDENT, folder / "blank")
+    for path in GRADED:
+        for kind, source in (("solved", path), ("blank", STUDENT / path.name)):
+            (folder / kind).mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, folder / kind / path.name)
     blank05 = json.loads((STUDENT / "05_soft_argmax.ipynb").read_text())
     solved05 = cells_of(ROOT / "lessons" / "05_soft_argmax.ipynb")
 
@@ -177,7 +182,7 @@ def _table(out):
 def test_grading_gives_the_expected_table(graded, capsys):
     out, _ = graded
     table = _table(out)
-    numbers = [ex.number for path in SOLVED for ex in exercises(path.name[:2])]
+    numbers = [ex.number for path in GRADED for ex in exercises(path.name[:2])]
     assert set(table) == {"solved", "blank", "partial", "wrong", "mangled", "corrupt"}
     assert all(table["solved"][n] == "passed" for n in numbers) and table["solved"]["passed"] == str(len(numbers))
     assert all(table["blank"][n] == "not attempted" for n in numbers)
@@ -203,6 +208,46 @@ def test_blank_student_notebooks_run_through_with_every_check_not_attempted(grad
         checks = [o["metadata"]["minipose"] for o in outputs if "minipose" in o.get("metadata", {})]
         assert len(checks) == len(exercises(path.name[:2]))
         assert all(c["status"] == "not attempted" for c in checks), path.name
+    assert len(list((kept / "blank").glob("*.ipynb"))) == len(GRADED)
+
+
+def _defined_names(code: str) -> set[str]:
+    """The names a cell defines at its top level (functions, classes, assignments)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("solved", SOLVED, ids=lambda p: p.name)
+def test_no_lesson_cell_uses_an_answer_outside_its_exercise(solved):
+    """The student version runs top to bottom like the lesson (nbval) because nothing but an exercise's own check
+    (and instructor cells, not in the student version) reads the names its answer cell defines: in the student
+    version those are stubs. With the in-kernel grading of the stubs (conftest.py), this covers every blank
+    student notebook without running each a second time."""
+    import ast
+
+    cells = [c for c in cells_of(solved) if c["cell_type"] == "code"]
+    answers = {}
+    for cell in cells:
+        text = source(cell)
+        if text.startswith("# Exercise "):
+            answers[text.split(":")[0]] = _defined_names(text)
+    assert len(answers) >= len(exercises(solved.name[:2]))
+    names = set().union(*answers.values())
+    for cell in cells:
+        text = source(cell)
+        if text.startswith("# Exercise ") or "instructor" in cell.get("metadata", {}).get("tags", []):
+            continue
+        if re.fullmatch(r"ex\.\w+\.check\((\w+)\)", text.strip()):
+            continue
+        used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)} & names
+        assert not used, f"{solved.name}: a cell outside the exercises uses {used}:\n{text[:300]}"
 
 
 ALL_EXERCISES = [ex for path in SOLVED for ex in exercises(path.name[:2])]
