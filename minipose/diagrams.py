@@ -95,7 +95,7 @@ def draw_stage(ax, stage: nn.Sequential, size: tuple[int, int], title: str = "")
         lines.append("shortcut: identity" if block.downsample is None else
                      "shortcut: " + _conv_text(block.downsample[0]))
         arrow(ax, (x + half, 0), (x + half + gap, 0))
-        x, half = x + half + gap + 1.6, 1.6
+        x, half = x + half + gap + 1.75, 1.75
         box(ax, x, 0, "\n".join(lines), "moccasin" if block.downsample is not None else "lightsteelblue",
             w=2 * half, h=1.6, fontsize=7)
         channels = convs[-1].out_channels
@@ -107,3 +107,69 @@ def draw_stage(ax, stage: nn.Sequential, size: tuple[int, int], title: str = "")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
+
+
+# The pieces of the overview, by the names lessons mark: indices into its boxes (see draw_overview).
+OVERVIEW_PIECES = {
+    "input": [0], "stem": [1, 2], "blocks": [3, 4, 5, 6], "stages": [3, 4, 5, 6], "backbone": [1, 2, 3, 4, 5, 6],
+    "head": [7, 8], "soft-argmax": [9], "output": [8, 9], "weights": [1, 3, 4, 5, 6, 7, 8], "all": list(range(10)),
+}
+
+
+def draw_overview(mark: str | None = None, note: str = "", ax=None):
+    """Lesson 00's map of PoseNet for a batch of 32 crops, its shapes traced from the finished package on the
+    meta device; `mark` (a key of OVERVIEW_PIECES) draws one piece strong and the rest faint, `note` says what the
+    lesson does with it. Returns the figure."""
+    import math
+
+    import matplotlib.pyplot as plt
+    import torch
+    from matplotlib.patches import Rectangle
+
+    from minipose.backbone import RESNET_SPEC
+    from minipose.config import cfg
+    from minipose.posenet import get_pose_net, shape_trace
+
+    if mark is not None and mark not in OVERVIEW_PIECES:
+        raise ValueError(f"mark must be one of {', '.join(OVERVIEW_PIECES)}, got {mark!r}")
+    with torch.device("meta"):
+        trace = shape_trace(get_pose_net(cfg, is_train=False, joint_num=18), torch.empty(32, 3, 256, 256))
+    trace = trace[:7] + trace[9:]  # the three deconvolutions drawn as one box (with their last output)
+    _, blocks = RESNET_SPEC[50]  # Bottleneck blocks per stage: 3, 4, 6, 3
+    names = ["input crop", "stem\n7×7 conv /2", "max-pool /2"] + [
+        f"layer{k + 1}\n{n} blocks" + (" /2" if k else "") for k, n in enumerate(blocks)] + [
+        "3 deconvs\n×2 each", f"1×1 conv\nJ·{cfg.depth_dim} = {18 * cfg.depth_dim}", "soft-argmax"]
+    groups = [("backbone: ResNet-50 (lesson 03)", 1, 6, "tab:blue"), ("head (lesson 04)", 7, 8, "tab:orange"),
+              ("lesson 05", 9, 9, "tab:green")]
+    strong = set(OVERVIEW_PIECES[mark]) if mark else set(range(len(names)))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 4.6 if not note else 5.0))
+    for i, (name, (_, shape)) in enumerate(zip(names, trace)):
+        x = i * 1.4
+        colour = next((c for _, a, b, c in groups if a <= i <= b), "tab:gray")
+        fade = 1.0 if i in strong else 0.25
+        height = 0.5 + 0.32 * math.log2(shape[-1] / 3) if len(shape) == 4 else 0.5  # taller = more pixels
+        ax.add_patch(Rectangle((x - 0.5, -height / 2), 1.0, height, color=colour, alpha=0.35 * fade,
+                               lw=2 if mark and i in strong else 0, ec="black" if mark and i in strong else None))
+        if 3 <= i <= 6:  # a stage is a stack of residual blocks: one stripe per block
+            n = blocks[i - 3]
+            for k in range(n):
+                ax.add_patch(Rectangle((x - 0.45 + k * 0.9 / n, -height / 2 + 0.05), 0.9 / n - 0.04, height - 0.1,
+                                       facecolor="white", edgecolor=colour, alpha=0.8 * fade))
+        ax.text(x, 1.35, name, ha="center", va="bottom", fontsize=9, alpha=max(fade, 0.5))
+        ax.text(x, -1.35, "×".join(map(str, shape[1:])), ha="center", va="top", fontsize=9, family="monospace",
+                alpha=max(fade, 0.5))
+        if i:
+            ax.annotate("", (x - 0.5, 0), (x - 0.9, 0), arrowprops=dict(arrowstyle="->"))
+    ax.plot([3 * 1.4 - 0.5, 6 * 1.4 + 0.5], [2.0, 2.0], color="tab:blue", lw=1.5)
+    ax.text(4.5 * 1.4, 2.08, "stages (lesson 02) made of Bottleneck blocks (lesson 01)", ha="center", va="bottom",
+            fontsize=10, color="tab:blue")
+    for label, a, b, colour in groups:
+        ax.plot([a * 1.4 - 0.5, b * 1.4 + 0.5], [-1.85, -1.85], color=colour, lw=3)
+        ax.text((a + b) * 0.7, -2.0, label, ha="center", va="top", fontsize=10, color=colour)
+    ax.set_title("PoseNet (lesson 06) for a batch of 32 crops: every tensor is 32 × the shape below; J = 18 joints")
+    if note:
+        ax.text(6.3, -2.75, note, ha="center", va="top", fontsize=10, style="italic")
+    ax.set(xlim=(-0.7, 13.3), ylim=(-3.2 if note else -2.5, 2.5))
+    ax.axis("off")
+    return ax.figure

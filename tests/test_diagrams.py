@@ -41,3 +41,21 @@ def test_a_stage_is_drawn_block_by_block_with_its_shapes():
     assert texts.count("out: 512 × 32 × 32") == 4
     odd = _texts(draw_stage, make_layer(BasicBlock, 64, 128, 2, stride=2), size=(33, 20))
     assert odd[-1] == "128 × 17 × 10"  # a stride-2 convolution with padding 1 rounds an odd size up
+
+
+def test_the_overview_is_the_traced_network_with_one_piece_marked():
+    import pytest
+
+    from minipose.diagrams import draw_overview
+
+    fig = draw_overview(mark="head", note="this lesson")
+    try:
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        assert "3×256×256" in texts and "2048×8×8" in texts and "1152×64×64" in texts and "18×3" in texts
+        assert "this lesson" in texts
+        strong = [p for p in fig.axes[0].patches if p.get_linewidth() == 2]
+        assert len(strong) == 2  # the deconvolutions and the 1×1 convolution
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="mark must be one of"):
+        draw_overview(mark="neck")

@@ -108,17 +108,25 @@ def test_stored_outputs_come_from_a_clean_run(path):
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_lesson_shape_and_summary(path):
-    """Each lesson reports its environment first, ends its teaching with the whole shape trace, then a summary and
+    """Each lesson reports its environment first, ends its teaching with lesson 00's map of the network, its own
+    piece marked (lessons 01-06, which build the pieces, also with the whole shape trace), then a summary and
     exercises."""
     cells = json.loads(path.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     assert "from lesson_setup import device" in "".join(code[0]["source"])
     summary = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Summary" in "".join(c["source"]))
-    trace = [c for c in cells[:summary] if c["cell_type"] == "code"][-1]
-    printed = "".join("".join(out.get("text", "")) for out in trace["outputs"])
-    for row in ["input                  (32, 3, 256, 256)", "backbone layer4        (32, 2048, 8, 8)",
-                "head 1x1 conv          (32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)"]:
-        assert row in printed, f"the code cell before the summary must print the whole trace; lacks {row!r}"
+    before = [c for c in cells[:summary] if c["cell_type"] == "code"]
+    number = int(path.name[:2])
+    if number <= 6:  # the pieces: the whole trace, printed, as the last code cell of the teaching
+        printed = "".join("".join(out.get("text", "")) for out in before[-1]["outputs"])
+        for row in ["input                  (32, 3, 256, 256)", "backbone layer4        (32, 2048, 8, 8)",
+                    "head 1x1 conv          (32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)"]:
+            assert row in printed, f"the code cell before the summary must print the whole trace; lacks {row!r}"
+    maps = [c for c in before if "draw_overview(" in "".join(c["source"])]
+    assert maps, "the lesson must draw lesson 00's map (minipose.diagrams.draw_overview)"
+    assert any("image/png" in out.get("data", {}) for out in maps[-1]["outputs"]), "the map is not drawn"
+    if number:
+        assert "draw_overview(mark=" in "".join(maps[-1]["source"]), "the map must mark the lesson's piece"
     assert any("## Exercises" in "".join(c["source"]) for c in cells[summary:])
 
 
