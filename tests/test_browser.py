@@ -35,7 +35,7 @@ EXPECTED = {
     "04_head.ipynb": (["(32, 1152, 64, 64)", "(32, 256, 16, 16)", "Exercise 04.2: passed"], 3),
     "05_soft_argmax.ipynb": (["(32, 18, 3)", "gradcheck: True", "Exercise 05.1: passed", "x, y and z are exactly 1 too large"], 4),
     "06_posenet.ipynb": (["(32, 2048, 8, 8)", "(32, 1152, 64, 64)", "soft-argmax            (32, 18, 3)", "Exercise 06.2: passed"], 2),
-    "07_checkpoints.ipynb": (["identical layout: True", "Exercise 07.1: passed"], 1),
+    "07_checkpoints.ipynb": (["identical layout: True", "Exercise 07.1: passed"], 2),
     "08_data.ipynb": (["img        (32, 3, 256, 256)", "joint_vis  (32, 18, 1)", "approx True | maxdiff < 1e-6 mm: True",
                        "Exercise 08.3: passed"], 6),
     "09_training.ipynb": (["fell by more than 4x: True", "loss and held-out MPJPE both fell: True",
