@@ -1,4 +1,4 @@
-# Written directly, not generated: tools/gather.py leaves this module alone. Lesson 11 shows its key parts.
+# Written directly, not generated: tools/gather.py leaves this module alone. Lessons 14 and 15 show its key parts.
 """Speed and memory of PoseNet, side by side with a reference, in one run: `python -m minipose.bench`.
 
     python -m minipose.bench                  # the full table (about 10 minutes on 2 CPU cores)

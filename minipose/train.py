@@ -1,4 +1,4 @@
-# Written directly, not generated: tools/gather.py leaves this module alone. Lesson 09 shows its key parts.
+# Written directly, not generated: tools/gather.py leaves this module alone. Lesson 11 shows its key parts.
 """Train PoseNet on the official Human3.6M layout (synthetic or real): `python -m minipose.train`.
 
     python -m minipose.train --preset cpu                       # a 2-core laptop: ResNet-18, 64 × 64 crops
@@ -32,7 +32,7 @@ from minipose.config import Config, pick_device
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.infer import flip_test, output_to_camera, root_depth_prior
-from minipose.metrics import mpjpe  # noqa: F401 - lesson 09 and tools/ship_weights.py take it from here
+from minipose.metrics import mpjpe  # noqa: F401 - lesson 11 and tools/ship_weights.py take it from here
 from minipose.posenet import coord_l1_loss, get_pose_net
 from minipose.skeleton import FLIP_PAIRS, JOINT_NUM
 

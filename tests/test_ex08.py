@@ -1,353 +1,63 @@
-"""Exercise checks of lesson 08 (data and targets): the reference passes, realistic mistakes get their own message."""
+"""Exercise checks of lesson 08 (the skeleton and the camera): the reference passes, realistic mistakes get their
+own message."""
 from __future__ import annotations
 
 import numpy as np
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.data import flip_joint_img, joints_to_target, process_bbox
+from minipose.camera import cam2pixel, world2cam
 from minipose.exercises import PASSED, ex08
-from minipose.skeleton import FLIP_PAIRS
 
 
-# --- 08.1 --------------------------------------------------------------------------------------------------------
+# --- 08.1: the camera's centre -------------------------------------------------------------------------------------
 
-def _bbox(bbox, width, height, input_shape, margin=1.25, ratio=None, anchor="centre", shrink=False, clip=True,
-          none_check=True, corners=False, plus_one=False):
-    """A student's process_bbox, written independently of the checker, with one thing done differently."""
-    x, y, w, h = (float(v) for v in bbox)
-    size = 0.0 if plus_one else 1.0
-    if clip:
-        x1, y1 = max(0.0, x), max(0.0, y)
-        x2, y2 = min(width - 1.0, x1 + max(0.0, w - size)), min(height - 1.0, y1 + max(0.0, h - size))
-    else:
-        x1, y1, x2, y2 = x, y, x + w - size, y + h - size
-    if none_check and (w * h <= 0 or x2 < x1 or y2 < y1):
-        return None
-    w, h = x2 - x1, y2 - y1
-    cx, cy = x1 + w / 2, y1 + h / 2
-    r = input_shape[1] / input_shape[0] if ratio is None else ratio(input_shape)
-    if (w > r * h) != shrink:
-        h = w / r
-    else:
-        w = h * r
-    w, h = w * margin, h * margin
-    if anchor == "corner":
-        return np.array([x1, y1, w, h])
-    box = np.array([cx - w / 2, cy - h / 2, w, h])
-    if corners:
-        return np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-    return box
-
-
-def no_margin(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, margin=1.0)
-
-
-def always_square(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, ratio=lambda shape: 1.0)
-
-
-def upside_down_ratio(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, ratio=lambda shape: shape[0] / shape[1])
-
-
-def from_the_corner(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, anchor="corner")
-
-
-def min_not_max(bbox, width, height, input_shape):  # shrinks the longer side
-    return _bbox(bbox, width, height, input_shape, shrink=True)
-
-
-def not_clipped(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, clip=False)
-
-
-def returns_corners(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, corners=True)
-
-
-def never_none(bbox, width, height, input_shape):
-    return _bbox(bbox, width, height, input_shape, none_check=False)
-
-
-def none_for_big_boxes(bbox, width, height, input_shape):  # "None" for a box that is not wholly inside
-    if bbox[0] + bbox[2] > width or bbox[1] + bbox[3] > height:
-        return None
-    return _bbox(bbox, width, height, input_shape)
-
-
-def test_process_bbox_check():
-    assert_verdicts(ex08.q1, reference("08.1", "my_process_bbox"), [
-        (no_margin, "the box is not enlarged"),
-        (always_square, "your box is square, but the crop is not"),
-        (upside_down_ratio, "aspect ratio upside down"),
-        (from_the_corner, "the box grew from its top-left corner"),
-        (min_not_max, "you shrank a side instead of growing"),
-        (not_clipped, "you did not clip the box to the picture first"),
-        (returns_corners, "you returned the corners [x1, y1, x2, y2]"),
-        (never_none, "nothing of it can be cropped: return None"),
-        (none_for_big_boxes, "which overlaps the picture"),
+def test_camera_centre_check():
+    assert_verdicts(ex08.q1, reference("08.1", "my_camera_centre"), [
+        (lambda R, t: -np.asarray(t), "you returned -t"),
+        (lambda R, t: -np.asarray(R) @ np.asarray(t), "you multiplied by R"),
+        (lambda R, t: np.asarray(R).T @ np.asarray(t), "the sign is wrong"),
+        (lambda R, t: -np.asarray(R).T @ np.asarray(t) / 1000, "you return"),
+        (lambda R, t: (-np.asarray(R).T @ np.asarray(t))[:2], "as 3 numbers"),
+        (lambda R, t: None, "returned None"),
+        (lambda R, t: "centre", "as numbers"),
     ])
 
 
-def test_other_correct_boxes_pass():
-    def without_the_minus_one(bbox, width, height, input_shape):  # x2 = x1 + w: within the 1.3-pixel tolerance
-        return _bbox(bbox, width, height, input_shape, plus_one=True)
-
-    def as_a_list(bbox, width, height, input_shape):
-        box = process_bbox(bbox, width, height, input_shape)
-        return None if box is None else box.tolist()
-
-    for answer in (process_bbox, without_the_minus_one, as_a_list):
-        result = ex08.q1.result(answer)
-        assert result.status == PASSED, result.message
+def test_the_checks_cameras_put_their_centre_at_the_cameras_origin():
+    """The checker's reference against the package's world2cam (written another way): the centre maps to 0."""
+    for what, R, t in ex08._CAMERAS:
+        centre = -np.linalg.solve(R, t)
+        assert np.allclose(world2cam(centre[None], R, t), 0, atol=1e-9), what
+        assert np.allclose(R @ R.T, np.eye(3)) and np.isclose(np.linalg.det(R), 1), what
 
 
-# --- 08.2 --------------------------------------------------------------------------------------------------------
+# --- 08.2: distance from height --------------------------------------------------------------------------------------
 
-def _target(joint_img, trans, config, xy="right", z="right", vis="right", depth_dim=None, half=None,
-            flat_vis=False, only_target=False, in_place=False):
-    """A student's joints_to_target with one thing done differently."""
-    (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
-    p = joint_img[:, :2]
-    crop = {"right": p @ trans[:, :2].T + trans[:, 2], "transposed": p @ trans[:, :2] + trans[:, 2],
-            "no translation": p @ trans[:, :2].T, "x by height": p @ trans[:, :2].T + trans[:, 2]}[xy]
-    half = config.bbox_3d_shape[0] / 2 if half is None else half
-    bins = config.depth_dim if depth_dim is None else depth_dim
-    z_mm = joint_img[:, 2]
-    z01 = {"no +1": z_mm / half / 2, "no half": (z_mm + 1) / 2}.get(z, (z_mm / half + 1) / 2)
-    xs, ys = crop[:, 0], crop[:, 1]
-    bound_x, bound_y = {"256": (256, 256), "swapped": (in_h, in_w)}.get(vis, (in_w, in_h))
-    if vis == "far edge":
-        inside = (xs >= 0) & (xs <= in_w) & (ys >= 0) & (ys <= in_h)
-    else:
-        inside = (xs >= 0) & (xs < bound_x) & (ys >= 0) & (ys < bound_y)
-    if vis != "ignores depth":
-        inside &= (z01 >= 0) & (z01 < 1)
-    target = np.empty((len(joint_img), 3))
-    target[:, 0] = xs * (out_w / (in_h if xy == "x by height" else in_w))
-    target[:, 1] = ys * out_h / in_h
-    target[:, 2] = z_mm if z == "mm" else z01 * bins
-    if vis == "after scaling":
-        inside = ((target[:, 0] >= 0) & (target[:, 0] < in_w) & (target[:, 1] >= 0) & (target[:, 1] < in_h)
-                  & (z01 >= 0) & (z01 < 1))
-    if in_place:
-        joint_img[:, :] = target
-    if only_target:
-        return target
-    vis_out = inside.astype(np.float32)
-    return target.astype(np.float32), (vis_out if flat_vis else vis_out[:, None])
-
-
-def crop_pixels(joint_img, trans, config):  # x, y not divided by 4
-    target, vis = _target(joint_img, trans, config)
-    target[:, :2] *= 4
-    return target, vis
-
-
-def transposed_trans(joint_img, trans, config):
-    return _target(joint_img, trans, config, xy="transposed")
-
-
-def no_translation(joint_img, trans, config):
-    return _target(joint_img, trans, config, xy="no translation")
-
-
-def x_scaled_by_height(joint_img, trans, config):
-    return _target(joint_img, trans, config, xy="x by height")
-
-
-def no_plus_one(joint_img, trans, config):
-    return _target(joint_img, trans, config, z="no +1")
-
-
-def no_half_box(joint_img, trans, config):
-    return _target(joint_img, trans, config, z="no half")
-
-
-def z_in_mm(joint_img, trans, config):
-    return _target(joint_img, trans, config, z="mm")
-
-
-def vis_ignores_depth(joint_img, trans, config):
-    return _target(joint_img, trans, config, vis="ignores depth")
-
-
-def vis_far_edge(joint_img, trans, config):  # x <= 256
-    return _target(joint_img, trans, config, vis="far edge")
-
-
-def vis_after_scaling(joint_img, trans, config):
-    return _target(joint_img, trans, config, vis="after scaling")
-
-
-def hard_coded_64(joint_img, trans, config):
-    return _target(joint_img, trans, config, depth_dim=64)
-
-
-def hard_coded_256(joint_img, trans, config):
-    return _target(joint_img, trans, config, vis="256")
-
-
-def hard_coded_1000(joint_img, trans, config):
-    return _target(joint_img, trans, config, half=1000)
-
-
-def vis_bounds_swapped(joint_img, trans, config):
-    return _target(joint_img, trans, config, vis="swapped")
-
-
-def flat_vis(joint_img, trans, config):
-    return _target(joint_img, trans, config, flat_vis=True)
-
-
-def only_the_target(joint_img, trans, config):
-    return _target(joint_img, trans, config, only_target=True)
-
-
-def overwrites_its_input(joint_img, trans, config):
-    return _target(joint_img, trans, config, in_place=True)
-
-
-def test_joints_to_target_check():
-    assert_verdicts(ex08.q2, reference("08.2", "my_joints_to_target"), [
-        (crop_pixels, "x, y are still in crop pixels"),
-        (transposed_trans, "you multiplied by the transposed matrix"),
-        (no_translation, "forgot the translation"),
-        (x_scaled_by_height, "x was scaled with the crop's height"),
-        (no_plus_one, "z has no +1 shift"),
-        (no_half_box, "z was not divided by half the 3D box"),
-        (z_in_mm, "z is still in millimetres"),
-        (vis_ignores_depth, "vis ignores depth"),
-        (vis_far_edge, "a joint at x = 256 (or y = 256) was counted visible"),
-        (vis_after_scaling, "vis was tested on heatmap cells"),
-        (hard_coded_64, "use config.depth_dim, never a hard-coded 64"),
-        (hard_coded_256, "use config.input_shape, never a hard-coded 256"),
-        (hard_coded_1000, "use config.bbox_3d_shape[0] / 2, never a hard-coded 1000"),
-        (vis_bounds_swapped, "vis compares x with the crop's height"),
-        (flat_vis, "yours is flat"),
-        (only_the_target, "you returned only the target"),
-        (overwrites_its_input, "changed the joint_img or trans it was given"),
+def test_distance_check():
+    assert_verdicts(ex08.q2, reference("08.2", "my_distance"), [
+        (lambda H, h, f: f[1] * h / H, "upside down"),
+        (lambda H, h, f: H / h, "the focal length is missing"),
+        (lambda H, h, f: f[0] * H / h, "f[0], the horizontal focal length"),
+        (lambda H, h, f: f[1] * H / h / 1000, "that is metres"),
+        (lambda H, h, f: f[1] * H / h + 100, "the distance is"),
+        (lambda H, h, f: [1.0, 2.0], "as one number"),
     ])
 
 
-def test_other_correct_targets_pass():
-    def float64_and_bool(joint_img, trans, config):
-        target, vis = joints_to_target(joint_img, trans, config)
-        return target.astype(np.float64), vis.astype(bool)
-
-    def vis_on_the_output_grid(joint_img, trans, config):  # cells against output_shape: the same test
-        target, _ = _target(joint_img, trans, config)
-        (out_h, out_w), z01 = config.output_shape, target[:, 2] / config.depth_dim
-        inside = ((target[:, 0] >= 0) & (target[:, 0] < out_w) & (target[:, 1] >= 0) & (target[:, 1] < out_h)
-                  & (z01 >= 0) & (z01 < 1))
-        return target, inside[:, None]
-
-    for answer in (joints_to_target, float64_and_bool, vis_on_the_output_grid):
-        result = ex08.q2.result(answer)
-        assert result.status == PASSED, result.message
-
-
-# --- 08.3 --------------------------------------------------------------------------------------------------------
-
-def _flip(joint_img, img_width, pairs=FLIP_PAIRS, mirror=lambda x, w: w - 1 - x):
-    out = joint_img.copy()
-    out[:, 0] = mirror(out[:, 0], img_width)
-    for right, left in pairs:
-        out[[right, left]] = out[[left, right]]
-    return out
-
-
-def w_minus_x(joint_img, img_width):
-    return _flip(joint_img, img_width, mirror=lambda x, w: w - x)
-
-
-def no_swap(joint_img, img_width):
-    return _flip(joint_img, img_width, pairs=())
-
-
-def legs_only(joint_img, img_width):
-    return _flip(joint_img, img_width, pairs=FLIP_PAIRS[:3])
-
-
-def aliased_swap(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, 0] = img_width - 1 - out[:, 0]
-    for right, left in FLIP_PAIRS:
-        out[right], out[left] = out[left], out[right]  # numpy rows are views: both end up equal
-    return out
-
-
-def flips_in_place(joint_img, img_width):
-    joint_img[:, 0] = img_width - 1 - joint_img[:, 0]
-    for right, left in FLIP_PAIRS:
-        joint_img[[right, left]] = joint_img[[left, right]]
-    return joint_img
-
-
-def in_place_returns_nothing(joint_img, img_width):
-    flips_in_place(joint_img, img_width)
-
-
-def negated_z(joint_img, img_width):
-    out = _flip(joint_img, img_width)
-    out[:, 2] *= -1
-    return out
-
-
-def every_column_mirrored(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, :] = img_width - 1 - out  # y (and z) mirrored too
-    for right, left in FLIP_PAIRS:
-        out[[right, left]] = out[[left, right]]
-    return out
-
-
-def x_column_swapped(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, 0] = img_width - 1 - out[:, 0]
-    for right, left in FLIP_PAIRS:
-        out[[right, left], 0] = out[[left, right], 0]
-    return out
-
-
-def names_only(joint_img, img_width):
-    return _flip(joint_img, img_width, mirror=lambda x, w: x)
-
-
-def test_flip_joints_check():
-    assert_verdicts(ex08.q3, reference("08.3", "my_flip_joints"), [
-        (w_minus_x, "the official mirror is x -> W - 1 - x, which sends pixel 0 to pixel W - 1"),
-        (no_swap, "no joint changed places"),
-        (legs_only, "but not R_Shoulder<->L_Shoulder, R_Elbow<->L_Elbow, R_Wrist<->L_Wrist"),
-        (aliased_swap, "numpy rows, because j[a] and j[b] are views"),
-        (flips_in_place, "you changed the caller's array in place"),
-        (in_place_returns_nothing, "your function returned None"),
-        (negated_z, "z was negated"),
-        (every_column_mirrored, "y changed"),
-        (x_column_swapped, "only x traded places"),
-        (names_only, "x was not mirrored"),
-    ])
-
-
-def test_other_correct_flips_pass():
-    def mirror_after_swapping(joint_img, img_width):
-        out = np.array(joint_img)
-        for right, left in FLIP_PAIRS:
-            out[right], out[left] = out[left].copy(), out[right].copy()
-        out[:, 0] = (img_width - 1) - out[:, 0]
-        return out
-
-    for answer in (flip_joint_img, mirror_after_swapping):
-        result = ex08.q3.result(answer)
-        assert result.status == PASSED, result.message
+def test_distance_agrees_with_the_pinhole_model():
+    """Head and feet of a person at the answer's distance, through the package's cam2pixel, are that many pixels
+    apart: the check's formula against the projection the lesson builds."""
+    answer = reference("08.2", "my_distance")
+    for height, pixels, f in ex08._PEOPLE:
+        Z = answer(height, pixels, f)
+        ends = cam2pixel(np.array([[120.0, -900.0, Z], [120.0, -900.0 + height, Z]]), f, (500.0, 480.0))
+        assert np.isclose(ends[1, 1] - ends[0, 1], pixels)
+    assert ex08.q2.result(answer).status == PASSED
 
 
 def test_questions_have_hints_and_answers(capsys):
-    for question in (ex08.q4, ex08.q5, ex08.q6):
-        question.hint()
-        question.hint(2)
-        question.answer()
+    ex08.q3.hint()
+    ex08.q3.hint(2)
+    ex08.q3.answer()
     printed = capsys.readouterr().out
-    assert "question 08.4" in printed and "31.25 mm" in printed and "swap_left_right" in printed
+    assert "question 08.3" in printed and "add_thorax" in printed

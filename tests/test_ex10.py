@@ -1,153 +1,141 @@
-"""Exercise checks of lesson 10 (inference): the reference passes, realistic mistakes get their own message."""
+"""Exercise checks of lesson 10 (augmentation and the dataset): the reference passes, realistic mistakes get their own message."""
 from __future__ import annotations
 
 import numpy as np
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.exercises import ex10
+from minipose.data import flip_joint_img
+from minipose.exercises import PASSED, ex10
+from minipose.skeleton import FLIP_PAIRS
 
 
-# --- 10.1: bins to millimetres, each wrong in one way ----------------------------------------------------------------
 
-def test_bins_to_mm_check():
-    assert_verdicts(ex10.q1, reference("10.1", "my_bins_to_mm"), [
-        (lambda z, c: (z / (c.depth_dim - 1) - 0.5) * c.bbox_3d_shape[0], "divide by depth_dim"),
-        (lambda z, c: z / c.depth_dim * c.bbox_3d_shape[0], "subtract half the box"),
-        (lambda z, c: (0.5 - z / c.depth_dim) * c.bbox_3d_shape[0], "wrong sign"),
-        (lambda z, c: (z / c.depth_dim - 0.5) * c.bbox_3d_shape[0] / 2, "span half the box"),
-        (lambda z, c: (z / 64 - 0.5) * c.bbox_3d_shape[0], "take config.depth_dim"),
-        (lambda z, c: (z / c.depth_dim - 0.5) * 2000, "config.bbox_3d_shape[0]"),
-        (lambda z, c: z.sum(), "shaped"),
+# --- 10.1 --------------------------------------------------------------------------------------------------------
+
+def _flip(joint_img, img_width, pairs=FLIP_PAIRS, mirror=lambda x, w: w - 1 - x):
+    out = joint_img.copy()
+    out[:, 0] = mirror(out[:, 0], img_width)
+    for right, left in pairs:
+        out[[right, left]] = out[[left, right]]
+    return out
+
+
+def w_minus_x(joint_img, img_width):
+    return _flip(joint_img, img_width, mirror=lambda x, w: w - x)
+
+
+def no_swap(joint_img, img_width):
+    return _flip(joint_img, img_width, pairs=())
+
+
+def legs_only(joint_img, img_width):
+    return _flip(joint_img, img_width, pairs=FLIP_PAIRS[:3])
+
+
+def aliased_swap(joint_img, img_width):
+    out = joint_img.copy()
+    out[:, 0] = img_width - 1 - out[:, 0]
+    for right, left in FLIP_PAIRS:
+        out[right], out[left] = out[left], out[right]  # numpy rows are views: both end up equal
+    return out
+
+
+def flips_in_place(joint_img, img_width):
+    joint_img[:, 0] = img_width - 1 - joint_img[:, 0]
+    for right, left in FLIP_PAIRS:
+        joint_img[[right, left]] = joint_img[[left, right]]
+    return joint_img
+
+
+def in_place_returns_nothing(joint_img, img_width):
+    flips_in_place(joint_img, img_width)
+
+
+def negated_z(joint_img, img_width):
+    out = _flip(joint_img, img_width)
+    out[:, 2] *= -1
+    return out
+
+
+def every_column_mirrored(joint_img, img_width):
+    out = joint_img.copy()
+    out[:, :] = img_width - 1 - out  # y (and z) mirrored too
+    for right, left in FLIP_PAIRS:
+        out[[right, left]] = out[[left, right]]
+    return out
+
+
+def x_column_swapped(joint_img, img_width):
+    out = joint_img.copy()
+    out[:, 0] = img_width - 1 - out[:, 0]
+    for right, left in FLIP_PAIRS:
+        out[[right, left], 0] = out[[left, right], 0]
+    return out
+
+
+def names_only(joint_img, img_width):
+    return _flip(joint_img, img_width, mirror=lambda x, w: x)
+
+
+def test_flip_joints_check():
+    assert_verdicts(ex10.q1, reference("10.1", "my_flip_joints"), [
+        (w_minus_x, "the official mirror is x -> W - 1 - x, which sends pixel 0 to pixel W - 1"),
+        (no_swap, "no joint changed places"),
+        (legs_only, "but not R_Shoulder<->L_Shoulder, R_Elbow<->L_Elbow, R_Wrist<->L_Wrist"),
+        (aliased_swap, "numpy rows, because j[a] and j[b] are views"),
+        (flips_in_place, "you changed the caller's array in place"),
+        (in_place_returns_nothing, "your function returned None"),
+        (negated_z, "z was negated"),
+        (every_column_mirrored, "y changed"),
+        (x_column_swapped, "only x traded places"),
+        (names_only, "x was not mirrored"),
     ])
 
 
-# --- 10.2: MPJPE ---------------------------------------------------------------------------------------------------
+def test_other_correct_flips_pass():
+    def mirror_after_swapping(joint_img, img_width):
+        out = np.array(joint_img)
+        for right, left in FLIP_PAIRS:
+            out[right], out[left] = out[left].copy(), out[right].copy()
+        out[:, 0] = (img_width - 1) - out[:, 0]
+        return out
 
-def _dist(pred, true):
-    return np.sqrt(((pred - true) ** 2).sum(axis=2))
+    for answer in (flip_joint_img, mirror_after_swapping):
+        result = ex10.q1.result(answer)
+        assert result.status == PASSED, result.message
 
 
-def test_mpjpe_check():
-    assert_verdicts(ex10.q2, reference("10.2", "my_mpjpe"), [
-        (lambda p, t: _dist(p, t)[:, :17].mean(), "did not align the roots"),
-        (lambda p, t: _dist(p - p[:, :1], t)[:, :17].mean(), "do the same to the true pose"),
-        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1]).mean(), "thorax (joint 17)"),
-        (lambda p, t: (_dist(p - p[:, :1], t - t[:, :1])[:, :17] ** 2).mean(), "squared distances"),
-        (lambda p, t: np.sqrt((_dist(p - p[:, :1], t - t[:, :1])[:, :17] ** 2).mean()), "(RMS)"),
-        (lambda p, t: np.abs((p - p[:, :1]) - (t - t[:, :1]))[:, :17].mean(), "one Euclidean distance"),
-        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1])[:, :17].sum(axis=1).mean(), "summed over the joints"),
-        (lambda p, t: _dist(p - p[:, :1], t - t[:, :1])[:, 1:17].mean(), "left out the pelvis"),
-        (lambda p, t: "12 mm", "return one number"),
+# --- 10.2 --------------------------------------------------------------------------------------------------------
+
+def _read(trans, bbox, input_shape):
+    """The augmentation read back another way: scale from the first row's length, the flip from trans[0, 0]."""
+    A = np.asarray(trans, dtype=np.float64)[:, :2]
+    flip = bool(A[0, 0] < 0)  # |rot| <= 60 degrees: cos > 0, so only a mirror makes A[0, 0] negative
+    scale = input_shape[1] / (bbox[2] * np.hypot(A[0, 0], A[0, 1]))
+    rot = np.degrees(np.arctan2(A[0, 1], -A[0, 0] if flip else A[0, 0]))
+    return scale, rot, flip
+
+
+def test_read_augmentation_check():
+    assert_verdicts(ex10.q2, reference("10.2", "my_read_augmentation"), [
+        (lambda t, b, s: (1 / _read(t, b, s)[0],) + _read(t, b, s)[1:], "upside down"),
+        (lambda t, b, s: (_read(t, b, s)[0] ** 2,) + _read(t, b, s)[1:], "squared"),
+        (lambda t, b, s: (_read(t, b, s)[0], np.radians(_read(t, b, s)[1]), _read(t, b, s)[2]), "radians"),
+        (lambda t, b, s: (_read(t, b, s)[0], -_read(t, b, s)[1], _read(t, b, s)[2]), "wrong sign"),
+        (lambda t, b, s: (_read(t, b, s)[0], np.degrees(np.arctan2(t[0, 1], t[0, 0])), _read(t, b, s)[2]),
+         "the angle of the mirrored map"),
+        (lambda t, b, s: _read(t, b, s)[:2] + (False,), "do_flip is wrong"),
+        (lambda t, b, s: (_read(t, b, s)[0] * 1.05,) + _read(t, b, s)[1:], "your scale is"),
+        (lambda t, b, s: (_read(t, b, s)[0], _read(t, b, s)[1] + 3.0, _read(t, b, s)[2]), "your rot is"),
+        (lambda t, b, s: _read(t, b, s)[:2], "return three things"),
+        (lambda t, b, s: ("big", 0.0, False), "return numbers"),
     ])
+    assert ex10.q2.result(_read).status == PASSED  # a correct answer written differently passes too
 
 
-# --- 10.3: back-projection -------------------------------------------------------------------------------------------
-
-def test_pixel_to_camera_check():
-    assert_verdicts(ex10.q3, reference("10.3", "my_pixel_to_camera"), [
-        (lambda x, y, d, f, c: (x / f[0] * d, y / f[1] * d, d), "principal point"),
-        (lambda x, y, d, f, c: ((x - c[0]) * f[0] * d, (y - c[1]) * f[1] * d, d), "multiplied by the focal"),
-        (lambda x, y, d, f, c: ((x - c[0]) / f[0] / d, (y - c[1]) / f[1] / d, d), "divided by the depth"),
-        (lambda x, y, d, f, c: ((x - c[1]) / f[1] * d, (y - c[0]) / f[0] * d, d), "you swapped them"),
-        (lambda x, y, d, f, c: ((x - c[0]) / f[0] * d, (y - c[1]) / f[0] * d, d), "used fx for y"),
-        (lambda x, y, d, f, c: ((x - c[0]) / f[0], (y - c[1]) / f[1], 1.0), "direction at Z = 1"),
-        (lambda x, y, d, f, c: ((x - c[0]) / f[0] * d, (y - c[1]) / f[1] * d), "shaped (3,)"),
-    ])
-
-
-# --- 10.4: Procrustes ------------------------------------------------------------------------------------------------
-
-def _centred(pred, true):
-    return pred - pred.mean(0), true - true.mean(0)
-
-
-def no_reflection_fix(pred, true):
-    p, t = _centred(pred, true)
-    U, _, Vt = np.linalg.svd(t.T @ p)
-    return p @ (U @ Vt).T + true.mean(0)
-
-
-def transposed(pred, true):
-    p, t = _centred(pred, true)
-    U, _, Vt = np.linalg.svd(t.T @ p)
-    if np.linalg.det(U @ Vt) < 0:
-        U[:, -1] *= -1
-    return p @ (U @ Vt) + true.mean(0)
-
-
-def not_centred(pred, true):
-    U, _, Vt = np.linalg.svd(true.T @ pred)
-    if np.linalg.det(U @ Vt) < 0:
-        U[:, -1] *= -1
-    return pred @ (U @ Vt).T
-
-
-def at_origin(pred, true):
-    p, t = _centred(pred, true)
-    U, _, Vt = np.linalg.svd(t.T @ p)
-    if np.linalg.det(U @ Vt) < 0:
-        U[:, -1] *= -1
-    return p @ (U @ Vt).T
-
-
-def with_scale(pred, true):
-    p, t = _centred(pred, true)
-    U, S, Vt = np.linalg.svd(t.T @ p)
-    d = np.ones(3)
-    if np.linalg.det(U @ Vt) < 0:
-        d[-1] = -1
-    s = (S * d).sum() / (p ** 2).sum()
-    return s * p @ ((U * d) @ Vt).T + true.mean(0)
-
-
-def always_flipped(pred, true):
-    # negates the last singular vector every time, not only when det(U @ Vt) < 0: on an ordinary pair the answer
-    # is a reflection that matches none of the listed wrong answers, so only the check's fallback (an orthogonal
-    # map with determinant -1, found by least squares) can name it
-    p, t = _centred(pred, true)
-    U, _, Vt = np.linalg.svd(t.T @ p)
-    U[:, -1] *= -1
-    return p @ (U @ Vt).T + true.mean(0)
-
-
-def test_rigid_align_check():
-    assert_verdicts(ex10.q4, reference("10.4", "my_rigid_align"), [
-        (no_reflection_fix, "mirror image of pred"),
-        (always_flipped, "only when det(U @ Vt) < 0"),
-        (transposed, "wrong way round"),
-        (not_centred, "raw points"),
-        (at_origin, "sits at the origin"),
-        (with_scale, "also scaled"),
-        (lambda p, t: p, "from the best rigid fit"),
-        (lambda p, t: p[:, :2], "shaped (18, 3)"),
-    ])
-
-
-# --- correct answers in float32 torch pass; tensors that need grad get a verdict, not a crash ----------------------
-
-def test_float32_torch_answers_pass():
-    import torch
-
-    from minipose.exercises import PASSED
-
-    def bins32(z, c):
-        return torch.tensor(z, dtype=torch.float32) / c.depth_dim * c.bbox_3d_shape[0] - c.bbox_3d_shape[0] / 2
-
-    def mpjpe32(pred, true):
-        p, t = torch.from_numpy(pred).float(), torch.from_numpy(true).float()
-        return ((p - p[:, :1]) - (t - t[:, :1])).norm(dim=-1)[:, :17].mean().item()
-
-    def back32(x, y, d, f, c):
-        return torch.tensor([(x - c[0]) / f[0] * d, (y - c[1]) / f[1] * d, d], requires_grad=True)
-
-    def align32(pred, true):
-        p, t = torch.from_numpy(pred).float(), torch.from_numpy(true).float()
-        p, mu = p - p.mean(0), t.mean(0)
-        U, S, Vt = torch.linalg.svd((t - mu).T @ p)
-        if torch.linalg.det(U @ Vt) < 0:
-            U[:, -1] = -U[:, -1]
-        return p @ (U @ Vt).T + mu
-
-    for exercise, answer in [(ex10.q1, bins32), (ex10.q2, mpjpe32), (ex10.q3, back32), (ex10.q4, align32)]:
-        result = exercise.result(answer)
-        assert result.status == PASSED, (exercise.number, result.message)
+def test_questions_have_hints_and_answers(capsys):
+    ex10.q3.hint()
+    ex10.q3.hint(2)
+    ex10.q3.answer()
+    printed = capsys.readouterr().out
+    assert "question 10.3" in printed and "swap_left_right" in printed

@@ -1,4 +1,4 @@
-"""The fast path (lesson 11): equal outputs and gradients, against references written differently."""
+"""The fast path (lessons 14 and 15): equal outputs and gradients, against references written differently."""
 from __future__ import annotations
 
 import dataclasses
@@ -187,7 +187,7 @@ def test_fast_pose_net_trains_like_the_default():
 
 
 def test_bfloat16_moves_the_shipped_networks_joints_by_millimetres():
-    """The stated tolerance of the bf16 path, after the full way back to camera millimetres (lesson 10): mean joint
+    """The stated tolerance of the bf16 path, after the full way back to camera millimetres (lesson 12): mean joint
     move under 5 mm, MPJPE changed by under 1 mm, on the shipped weights and the held-out sample."""
     from minipose.data import PoseDataset
     from minipose.h36m import Human36M

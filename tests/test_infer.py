@@ -1,4 +1,4 @@
-"""Inference (lesson 10): the way back from network output to pixels and millimetres, flip test, root prior."""
+"""Inference (lesson 12): the way back from network output to pixels and millimetres, flip test, root prior."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Metrics (lesson 10) against answers known by construction and an alignment written another way (Horn, 1987)."""
+"""Metrics (lesson 13) against answers known by construction and an alignment written another way (Horn, 1987)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,515 +1,129 @@
-"""Exercises of lesson 08, data and targets (written directly, not generated)."""
+"""Exercises of lesson 08, the skeleton and the camera (written directly, not generated).
+
+The references live here, written out, not taken from minipose.camera: the lesson never prints either answer.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from minipose.config import Config
-from minipose.data import flip_joint_img, gen_trans_from_patch, joints_to_target, process_bbox
 from minipose.exercises import Exercise, Mistake, Question, call
-from minipose.skeleton import FLIP_PAIRS, JOINTS_NAME
 
 
-def _fmt(values) -> str:
-    return "[" + ", ".join(f"{float(v):.1f}" for v in values) + "]"
-
-
-def _as_array(value, what: str) -> np.ndarray:
-    """The student's result as a float64 numpy array, or a Mistake saying what it was instead."""
-    if value is None:
-        raise Mistake(f"{what} is None: return a numpy array")
+def _vector(got, what: str) -> np.ndarray:
+    if got is None:
+        raise Mistake(f"your function returned None: return {what}")
     try:
-        return np.array(value, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - anything that is not a list of numbers, explained below
-        raise Mistake(f"{what} is a {type(value).__name__}, not an array of numbers ({value!r:.40})") from None
+        if hasattr(got, "detach"):  # a torch tensor
+            got = got.detach().cpu()
+        got = np.asarray(got, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise Mistake(f"return {what} as numbers; you returned {type(got).__name__}") from None
+    return got
 
 
-# --- 08.1: process_bbox ------------------------------------------------------------------------------------------
-
-_BOX_TOL = 1.3  # pixels: the official w - 1 (x2 = x1 + w - 1) moves the answer by at most 1.25 pixels
-
-
-def _box(bbox, width, height, input_shape, clip="official", aspect=None, pad="grow", enlarge=1.25, anchor="centre"):
-    """process_bbox with one thing done differently (the realistic mistakes); the defaults are the official box."""
-    x, y, w, h = (float(v) for v in bbox)
-    if clip == "none":
-        x1, y1 = x, y
-        x2, y2 = x + max(0.0, w - 1.0), y + max(0.0, h - 1.0)
-    else:
-        x1, y1 = max(0.0, x), max(0.0, y)
-        left, top = (x1, y1) if clip == "official" else (x, y)  # "intersect": the far edge stays where it was
-        x2 = min(width - 1.0, left + max(0.0, w - 1.0))
-        y2 = min(height - 1.0, top + max(0.0, h - 1.0))
-    w, h = x2 - x1, y2 - y1
-    c_x, c_y = x1 + w / 2.0, y1 + h / 2.0
-    ratio = input_shape[1] / input_shape[0] if aspect is None else aspect
-    if pad == "grow":
-        if w > ratio * h:
-            h = w / ratio
-        elif w < ratio * h:
-            w = h * ratio
-    elif pad == "shrink":
-        if w > ratio * h:
-            w = h * ratio
-        elif w < ratio * h:
-            h = w / ratio
-    padded_w, padded_h = w, h
-    w, h = w * enlarge, h * enlarge
-    if anchor == "corner":
-        return np.array([x1, y1, w, h])
-    if anchor == "padded corner":
-        return np.array([c_x - padded_w / 2.0, c_y - padded_h / 2.0, w, h])
-    if anchor == "centre as x, y":
-        return np.array([c_x, c_y, w, h])
-    return np.array([c_x - w / 2.0, c_y - h / 2.0, w, h])
+def _number(got, what: str) -> float:
+    got = _vector(got, what)
+    if got.size != 1:
+        raise Mistake(f"return {what} as one number; yours has {got.size}")
+    return float(got[0])
 
 
-def _box_variants(bbox, width, height, input_shape) -> list[tuple[str, np.ndarray]]:
-    """(message, box) for the realistic wrong answers on one case."""
-    ratio = input_shape[1] / input_shape[0]
-    corner = ("the box grew from its top-left corner (x, y unchanged); it must grow about its centre: keep "
-              "c_x = x1 + w / 2 and return x = c_x - w / 2 with the final w (the same for y)")
-    out = [
-        ("the box is not enlarged: after padding, multiply w and h by 1.25 about the centre, so hands and feet near "
-         "the edge stay in the crop", dict(enlarge=1.0)),
-        (f"your box is square, but the crop is not: input_shape {tuple(input_shape)} is (height, width), so pad to "
-         f"width / height = input_shape[1] / input_shape[0] = {ratio:.2f}, not 1", dict(aspect=1.0)),
-        (f"your box has the crop's aspect ratio upside down (height / width = {1 / ratio:.2f}): input_shape is "
-         f"(height, width), so the crop's width / height is input_shape[1] / input_shape[0] = {ratio:.2f}",
-         dict(aspect=1.0 / ratio)),
-        (corner, dict(anchor="corner")),
-        (corner, dict(anchor="padded corner")),
-        ("you returned the centre (c_x, c_y) in place of x, y; return the top-left corner x = c_x - w / 2, "
-         "y = c_y - h / 2", dict(anchor="centre as x, y")),
-        ("you shrank a side instead of growing the one that is too small (min where max belongs): the crop must "
-         "contain the whole person, so pad: if w > ratio * h then h = w / ratio, else w = h * ratio",
-         dict(pad="shrink")),
-        ("the box keeps its own aspect ratio: grow the side that is too small, about the centre, until w / h = "
-         "input_shape[1] / input_shape[0], or the crop will stretch the person", dict(pad="none")),
-        ("you did not clip the box to the picture first: x1 = max(0, x), x2 = min(width - 1, x1 + w - 1) (the "
-         "same for y), then pad and enlarge the clipped box", dict(clip="none")),
-    ]
-    return [(message, _box(bbox, width, height, input_shape, **kwargs)) for message, kwargs in out]
+# --- 08.1: where is the camera? ---------------------------------------------------------------------------------
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """A rotation matrix from three angles in degrees (z, then y, then x), written out."""
+    a, b, c = (math.radians(v) for v in (yaw, pitch, roll))
+    rz = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(c), -math.sin(c)], [0, math.sin(c), math.cos(c)]])
+    return rz @ ry @ rx
 
 
-def _box_cases() -> list[tuple[list[float], int, int, tuple[int, int], str]]:
-    """(bbox, width, height, input_shape, kind): fresh seeded boxes; kind is inside, out, top-left or none."""
-    rng = np.random.default_rng(801)
-    cases = []
-
-    def box(width, height, w, h, x=None, y=None):
-        x = rng.uniform(0, width - w) if x is None else x
-        y = rng.uniform(0, height - h) if y is None else y
-        return [round(float(v), 2) for v in (x, y, w, h)]
-
-    for _ in range(2):  # the default square crop: a tall and a wide person
-        cases.append((box(1000, 1000, rng.uniform(60, 200), rng.uniform(250, 450)), 1000, 1000, (256, 256), "inside"))
-        cases.append((box(1000, 1000, rng.uniform(250, 400), rng.uniform(80, 200)), 1000, 1000, (256, 256), "inside"))
-    for _ in range(2):  # a 256 x 192 crop (height x width); boxes narrower than 3:4, so w - 1 moves them < 1.3 px
-        h = rng.uniform(150, 400)
-        cases.append((box(640, 480, rng.uniform(0.3, 0.7) * h, h), 640, 480, (256, 192), "inside"))
-    # Boxes sticking out of the picture at the right and at the bottom (still narrower than 3:4 once clipped).
-    cases.append(([900.5, 300.25, 220.0, 380.0], 1000, 1000, (256, 256), "out"))
-    cases.append(([200.75, 300.5, 100.0, 260.0], 640, 480, (256, 192), "out"))
-    cases.append(([590.0, 380.0, 60.0, 150.0], 640, 480, (256, 192), "out"))
-    # Sticking out at the top left: the official x2 = x1 + w - 1 shifts the box (x1 is clipped first); cutting it
-    # at its own far edge (x + w - 1) is accepted as well.
-    cases.append(([-40.0, -25.5, 200.0, 330.0], 640, 480, (256, 192), "top-left"))
-    # No area inside the picture: None.
-    cases.append(([1050.0, 200.0, 100.0, 300.0], 1000, 1000, (256, 256), "none"))  # right of the picture
-    cases.append(([100.0, 500.0, 80.0, 200.0], 640, 480, (256, 192), "none"))  # below it
-    cases.append(([300.0, 200.0, 0.0, 150.0], 640, 480, (256, 192), "none"))  # zero width
-    return cases
+# (what, R, t): a camera turned every way first (for the lesson's level camera, R.T @ t and -R @ t are equal, so
+# it could not tell those two mistakes apart), the lesson's, another turned one, and one with no turn at all.
+_CAMERAS = [
+    ("a camera turned 30, -50 and 110 degrees", _rotation(30, -50, 110), np.array([-812.0, 340.5, 5230.0])),
+    ("the lesson's level camera", np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]), np.array([0.0, 1500.0, 4500.0])),
+    ("a camera turned -140, 20 and -75 degrees", _rotation(-140, 20, -75), np.array([1200.0, -2650.0, 3900.0])),
+    ("an unturned camera", np.eye(3), np.array([250.0, -400.0, 3000.0])),
+]
 
 
-def _check_process_bbox(fn) -> str:
-    for bbox, width, height, shape, kind in _box_cases():
-        out = call(fn, list(bbox), width, height, shape)
-        where = f"the box {_fmt(bbox)} in a {width} x {height} picture (input_shape {shape})"
-        ref = process_bbox(bbox, width, height, shape)
-        if ref is None:
-            if out is not None:
-                if kind == "none" and bbox[2] * bbox[3] <= 0:
-                    why = f"it has no area (w * h = {bbox[2] * bbox[3]:g})"
-                elif bbox[0] >= width:
-                    why = f"it starts right of the picture (x = {bbox[0]:g} >= width = {width})"
-                else:
-                    why = f"it starts below the picture (y = {bbox[1]:g} >= height = {height})"
-                try:
-                    shown = _fmt(np.asarray(out, dtype=np.float64).reshape(-1))
-                except Exception:  # noqa: BLE001 - not numbers: show it as it is
-                    shown = f"{out!r:.60}"
-                raise Mistake(f"for {where} you returned {shown}; {why}, so nothing of it can be cropped: "
-                              "return None (test w * h <= 0 or x2 < x1 or y2 < y1 after clipping)")
+def _check_camera_centre(fn) -> str:
+    for what, R, t in _CAMERAS:
+        got = _vector(call(fn, R.copy(), t.copy()), "the centre")
+        if got.size != 3:
+            raise Mistake(f"for {what}, return the centre as 3 numbers (x, y, z in world mm); yours has {got.size}")
+        want = -np.linalg.solve(R, t)  # the point whose camera coordinates are 0: R X + t = 0
+        if np.allclose(got, want, atol=1e-3):
             continue
-        if out is None:
-            raise Mistake(f"you returned None for {where}, which overlaps the picture: return None only when "
-                          "nothing of the box is inside")
-        got = _as_array(out, f"your result for {where}")
-        if got.shape != (4,):
-            raise Mistake(f"return one box, 4 numbers [x, y, w, h]; for {where} yours has shape {got.shape}")
-        accepted = [ref]
-        if kind == "top-left":
-            accepted.append(_box(bbox, width, height, shape, clip="intersect"))
-        if any(np.abs(got - a).max() <= _BOX_TOL for a in accepted):
-            continue
-        if np.abs(got[:2] - ref[:2]).max() <= _BOX_TOL and np.abs(got[2:] - (ref[:2] + ref[2:])).max() <= _BOX_TOL:
-            raise Mistake("you returned the corners [x1, y1, x2, y2]; return [x, y, w, h], the top-left corner with "
-                          "the width and height, like the annotation's box")
-        for message, wrong in _box_variants(bbox, width, height, shape):
-            if np.abs(got - wrong).max() <= _BOX_TOL:
-                raise Mistake(f"{message} (for {where})")
-        if np.abs(got[2:] - ref[2:]).max() <= _BOX_TOL:
-            raise Mistake(f"for {where}, w and h are right but x, y are not ({_fmt(got[:2])} instead of about "
-                          f"{_fmt(ref[:2])}): the final box is centred on the clipped box's centre")
-        raise Mistake(f"for {where} expected about {_fmt(ref)}, got {_fmt(got)}")
-    return ("Matches minipose.data.process_bbox within 1.3 pixels on boxes inside and sticking out of the picture, "
-            "for a square and a 256 x 192 crop, and returns None for boxes with no area in the picture.")
+        if np.allclose(got, -t, atol=1e-3):
+            raise Mistake(f"for {what}, you returned -t: t is where the world's origin is seen from the camera, in "
+                          "the camera's axes. The centre is the world point X with R @ X + t = 0")
+        if np.allclose(got, -R @ t, atol=1e-3):
+            raise Mistake(f"for {what}, you multiplied by R: solve R @ X + t = 0, which needs R's inverse, and for a "
+                          "rotation that is its transpose, R.T")
+        if np.allclose(got, R.T @ t, atol=1e-3) or np.allclose(got, -want, atol=1e-3):
+            raise Mistake(f"for {what}, the sign is wrong: from R @ X + t = 0, X = -R.T @ t")
+        raise Mistake(f"for {what}, the camera is at {np.round(want, 1).tolist()} in world mm; you return "
+                      f"{np.round(got, 1).tolist()}. Check it: world2cam of your point should give (0, 0, 0)")
+    return ("The camera's centre in world millimetres, -R.T @ t, for four cameras, three of them turned: where "
+            "world2cam gives (0, 0, 0).")
 
 
 q1 = Exercise(
-    "08.1", "a box to the official crop box", "my_process_bbox", _check_process_bbox,
+    "08.1", "where is the camera?", "my_camera_centre", _check_camera_centre,
     hints=[
-        "Three steps: clip (x1 = max(0, x), x2 = min(width - 1, x1 + max(0, w - 1)), the same for y; None if "
-        "nothing is left), grow the side that is too small until w / h = input_shape[1] / input_shape[0], then w, h = 1.25 w, "
-        "1.25 h.",
-        "Compute the centre c_x = x1 + w / 2, c_y = y1 + h / 2 once, after clipping; padding and enlarging change "
-        "only w and h, and the box you return is [c_x - w / 2, c_y - h / 2, w, h].",
+        "In the camera's own coordinates the lens is at (0, 0, 0). Which world point X does X_cam = R @ X + t send "
+        "there?",
+        "Solve R @ X + t = 0 for X. R is a rotation, so its inverse is its transpose: X = -R.T @ t.",
     ],
 )
 
 
-# --- 08.2: joints_to_target --------------------------------------------------------------------------------------
+# --- 08.2: how far away is she? ---------------------------------------------------------------------------------
 
-def _picture_points(trans: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
-    """The picture pixels that `trans` sends to these crop pixels (the inverse affine)."""
-    linear, shift = trans[:, :2], trans[:, 2]
-    return (np.asarray(crop_xy, dtype=np.float64) - shift) @ np.linalg.inv(linear).T
-
-
-def _target_cases() -> list[tuple[str, np.ndarray, np.ndarray, Config]]:
-    """(name, joint_img J x 3, trans 2 x 3, config): chosen in crop pixels, then mapped back to the picture."""
-    rng = np.random.default_rng(802)
-    cases = []
-
-    # 1. The default config; a scaled, rotated crop; joints in and out of the crop and of the +-1 m slab.
-    config = Config()
-    trans = gen_trans_from_patch(480.3, 520.7, 310.0, 310.0, 256, 256, scale=1.15, rot=25.0)
-    crop = rng.uniform(-40, 296, size=(18, 2))
-    z = rng.uniform(-1150, 1150, size=18)
-    crop[0], z[0] = (128.4, 131.2), 0.0  # the root
-    crop[3], z[3] = (100.0, 150.0), 1100.0  # inside the crop, 1.1 m behind the root
-    crop[6], z[6] = (60.0, 200.0), -1080.0  # inside the crop, in front of the slab
-    crop[13], z[13] = (270.0, 100.0), 0.0  # right of the crop
-    crop[16], z[16] = (120.0, -12.0), 200.0  # above it
-    cases.append(("a rotated, scaled crop (default config)", np.column_stack([_picture_points(trans, crop), z]),
-                  trans, config))
-
-    # 2. Joints exactly on the edges: an axis-aligned affine that floating point computes exactly.
-    trans = np.array([[0.5, 0.0, -10.0], [0.0, 0.5, 20.0]])
-    crop = rng.uniform(8, 248, size=(18, 2)).round(1)
-    z = rng.uniform(-900, 900, size=18).round(1)
-    edges = [((0.0, 0.0), 0.0), ((256.0, 100.0), 0.0), ((100.0, 256.0), 0.0), ((255.5, 255.5), 0.0),
-             ((-0.5, 10.0), 0.0), ((100.0, 100.0), 1000.0), ((120.0, 80.0), -1000.0), ((140.0, 60.0), 999.0)]
-    for i, (xy, depth) in zip((1, 2, 4, 5, 8, 10, 11, 15), edges):
-        crop[i], z[i] = xy, depth
-    joint_img = np.column_stack([2.0 * crop[:, 0] + 20.0, 2.0 * crop[:, 1] - 40.0, z])  # exactly trans^-1
-    cases.append(("joints on the crop's edges (x = 0, x = 256, z = +-1000 mm)", joint_img, trans, config))
-
-    # 3. A 256 x 192 crop (height x width), 32 depth bins and a 2.4 m 3D box.
-    config = Config(input_shape=(256, 192), depth_dim=32, bbox_3d_shape=(2400, 2400, 2400))
-    trans = gen_trans_from_patch(350.0, 260.0, 150.0, 200.0, 192, 256, scale=0.9, rot=-40.0)
-    crop = np.column_stack([rng.uniform(-20, 210, 18), rng.uniform(-20, 270, 18)])
-    z = rng.uniform(-1300, 1300, size=18)
-    crop[0], z[0] = (96.3, 128.7), 0.0
-    crop[2], z[2] = (100.0, 220.0), 300.0  # inside: y < 256 (a 192-wide crop is still 256 tall)
-    crop[5], z[5] = (220.0, 100.0), -200.0  # outside: x >= 192
-    crop[9], z[9] = (60.0, 40.0), 1150.0  # inside the 2.4 m box, outside a 2 m one
-    crop[12], z[12] = (150.0, 150.0), -1250.0  # in front of the 2.4 m box
-    cases.append(("a 256 x 192 crop, depth_dim 32, bbox_3d_shape 2400 mm",
-                  np.column_stack([_picture_points(trans, crop), z]), trans, config))
-
-    # 4. A small 128 x 96 crop with 16 depth bins.
-    config = Config(input_shape=(128, 96), depth_dim=16)
-    trans = gen_trans_from_patch(700.0, 400.0, 120.0, 160.0, 96, 128, scale=1.05, rot=12.0)
-    crop = np.column_stack([rng.uniform(-10, 105, 18), rng.uniform(-10, 140, 18)])
-    z = rng.uniform(-950, 950, size=18)
-    crop[0], z[0] = (48.2, 64.9), 0.0
-    crop[4], z[4] = (40.0, 110.0), 100.0  # inside
-    crop[7], z[7] = (110.0, 50.0), -100.0  # right of the crop
-    crop[14], z[14] = (50.0, 180.0), 50.0  # below it
-    cases.append(("a 128 x 96 crop with depth_dim 16", np.column_stack([_picture_points(trans, crop), z]),
-                  trans, config))
-    return cases
+# (height mm, height in pixels, f): the exercise's own prediction first; focal lengths that differ between the axes.
+_PEOPLE = [(1700.0, 340.0, (1150.0, 1150.0)), (1820.0, 251.0, (1000.0, 1210.0)), (1100.0, 405.5, (1480.0, 1395.0)),
+           (1650.0, 96.0, (900.0, 845.0))]
 
 
-def _xy_variants(joint_img, trans, config) -> list[tuple[str, np.ndarray]]:
-    (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
-    p, linear, shift = joint_img[:, :2], trans[:, :2], trans[:, 2]
-    grid = np.array([out_w / in_w, out_h / in_h])
-    crop = p @ linear.T + shift
-    x_by_height = ("x was scaled with the crop's height: input_shape and output_shape are (height, width), so x goes "
-                   "with index 1 (output_shape[1] / input_shape[1]) and y with index 0")
-    return [
-        (f"x, y are still in crop pixels: divide by input / output = {in_w // out_w} (config.input_shape over "
-         "config.output_shape) to get heatmap cells", crop),
-        ("you multiplied by the transposed matrix: the 2 x 3 affine [A | b] sends a point p to A @ p + b, which for "
-         "N x 2 points is points @ trans[:, :2].T + trans[:, 2]", (p @ linear + shift) * grid),
-        ("you applied only the linear part of the affine and forgot the translation: add trans[:, 2] (the third "
-         "column) after multiplying by trans[:, :2]", (p @ linear.T) * grid),
-        ("the transposed matrix and no translation: crop = points @ trans[:, :2].T + trans[:, 2]",
-         (p @ linear) * grid),
-        (x_by_height, crop * np.array([out_w / in_h, out_h / in_h])),
-        (x_by_height, crop * np.array([out_w / in_h, out_h / in_w])),
-        ("x and y are swapped: target[:, 0] is x (the column), target[:, 1] is y (the row)", (crop * grid)[:, ::-1]),
-        ("x, y are scaled by output / input the wrong way round: crop pixels times output_shape / input_shape "
-         f"(divide by {in_w // out_w})", crop / grid),
-    ]
-
-
-def _z_variants(joint_img, config) -> list[tuple[str, np.ndarray]]:
-    z, half, bins = joint_img[:, 2], config.bbox_3d_shape[0] / 2.0, config.depth_dim
-    z01 = (z / half + 1.0) / 2.0
-    out = []
-    # First the sizes taken from the default config: on a non-default one they can look like another mistake
-    # (64 bins instead of 32 is the missing / 2), but an answer with that other mistake already failed case 1.
-    if bins != 64:
-        out.append((f"z has 64 bins, but this config has depth_dim = {bins}: use config.depth_dim, never a "
-                    "hard-coded 64", z01 * 64))
-    if half != 1000:
-        out.append((f"z was divided by 1000 mm, but this config's 3D box is {2 * half:g} mm: use "
-                    "config.bbox_3d_shape[0] / 2, never a hard-coded 1000", (z / 1000.0 + 1.0) / 2.0 * bins))
-    out += [
-        (f"z has no +1 shift: Z / {half:g} is in [-1, 1], and joints in front of the root get negative bins; "
-         "(Z / half + 1) / 2 maps it to [0, 1] before multiplying by depth_dim", z / half / 2.0 * bins),
-        (f"z was not divided by half the 3D box (config.bbox_3d_shape[0] / 2 = {half:g} mm): z01 = "
-         "(Z / half + 1) / 2", (z + 1.0) / 2.0 * bins),
-        ("z is still in millimetres (Z - Z_root): scale it to depth bins, (Z / half + 1) / 2 * depth_dim", z),
-        ("z is in [0, 1]: multiply by config.depth_dim to get depth bins", z01),
-        ("z is missing the / 2 that takes [-1, 1] to [0, 1]: z01 = (Z / half + 1) / 2", (z / half + 1.0) * bins),
-    ]
-    return out
-
-
-def _vis_variants(crop, z01, config) -> list[tuple[str, np.ndarray]]:
-    (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
-    x, y = crop[:, 0], crop[:, 1]
-    xy_in = (x >= 0) & (x < in_w) & (y >= 0) & (y < in_h)
-    z_in = (z01 >= 0) & (z01 < 1)
-    far_edge = (x >= 0) & (x <= in_w) & (y >= 0) & (y <= in_h)
-    near_edge = (x > 0) & (x < in_w) & (y > 0) & (y < in_h)
-    out = []
-    if (in_h, in_w) != (256, 256):  # first, as for z: answers with the other mistakes already failed case 1
-        out.append((f"vis uses a 256 x 256 crop, but this config's input_shape is {config.input_shape}: use "
-                    "config.input_shape, never a hard-coded 256",
-                    (x >= 0) & (x < 256) & (y >= 0) & (y < 256) & z_in))
-    out += [
-        ("vis ignores depth: a joint more than half the 3D box in front of or behind the root is outside the "
-         "target volume, so vis must also require 0 <= z01 < 1", xy_in),
-        (f"a joint at x = {in_w} (or y = {in_h}) was counted visible: the crop's pixels are 0 .. {in_w - 1}, so use "
-         "x < input width and y < input height (strict)", far_edge & z_in),
-        ("a joint exactly half the 3D box behind the root (z01 = 1) was counted visible: bins run 0 .. "
-         "depth_dim - 1, so z01 must be < 1 (strict)", xy_in & (z01 >= 0) & (z01 <= 1)),
-        (f"joints on the far edges (x = {in_w}, y = {in_h}, z01 = 1) were counted visible: every upper bound is "
-         "strict (x < width, y < height, z01 < 1)", far_edge & (z01 >= 0) & (z01 <= 1)),
-        ("a joint at x = 0 or y = 0 lies on the crop's first pixel, which is inside: use x >= 0, y >= 0",
-         near_edge & z_in),
-        ("vis was tested on heatmap cells (after dividing by 4) against the crop's pixel size: test crop pixels "
-         "against input_shape (or cells against output_shape)",
-         (x * out_w / in_w >= 0) & (x * out_w / in_w < in_w) & (y * out_h / in_h >= 0) & (y * out_h / in_h < in_h)
-         & z_in),
-        ("vis compared depth bins with [0, 1): test z01 (before multiplying by depth_dim), or the bin against "
-         "[0, depth_dim)", xy_in & (z01 * config.depth_dim >= 0) & (z01 * config.depth_dim < 1)),
-        ("vis is the wrong way round: 1 means the joint is inside the crop and the depth range (the loss uses "
-         "it), 0 outside", ~(xy_in & z_in)),
-    ]
-    if in_h != in_w:
-        out.append(("vis compares x with the crop's height: input_shape is (height, width), so x < input_shape[1] "
-                    "and y < input_shape[0]", (x >= 0) & (x < in_h) & (y >= 0) & (y < in_w) & z_in))
-    return out
-
-
-def _check_joints_to_target(fn) -> str:
-    for name, joint_img, trans, config in _target_cases():
-        given_joints, given_trans = joint_img.copy(), trans.copy()
-        out = call(fn, given_joints, given_trans, config)
-        j = len(joint_img)
-        if not np.array_equal(given_joints, joint_img) or not np.array_equal(given_trans, trans):
-            raise Mistake("your function changed the joint_img or trans it was given; compute into new arrays, "
-                          "the dataset's records must stay as they are")
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            if isinstance(out, np.ndarray) and out.shape == (j, 3):
-                raise Mistake("you returned only the target: return two arrays, `return target, vis`")
-            raise Mistake(f"return two arrays, (target, vis); you returned {type(out).__name__} {out!r:.40}")
-        target = _as_array(out[0], "your target")
-        vis = _as_array(out[1], "your vis")
-        if target.shape != (j, 3):
-            raise Mistake(f"the target must be J x 3 = {(j, 3)} (x, y, z per joint); yours has shape {target.shape}")
-        if vis.shape == (j,):
-            raise Mistake(f"vis must be J x 1 = {(j, 1)}, one column, as the official code returns it "
-                          f"(vis[:, None]); yours is flat, shape {vis.shape}")
-        if vis.shape != (j, 1):
-            raise Mistake(f"vis must be J x 1 = {(j, 1)}; yours has shape {vis.shape}")
-        ref_target, ref_vis = joints_to_target(joint_img, trans, config)
-        where = f" (for {name})"
-        if not np.allclose(target[:, :2], ref_target[:, :2], atol=1e-3, rtol=1e-5):
-            for message, wrong in _xy_variants(joint_img, trans, config):
-                if np.allclose(target[:, :2], wrong, atol=1e-3, rtol=1e-5):
-                    raise Mistake(message + where)
-            k = int(np.abs(target[:, :2] - ref_target[:, :2]).max(axis=1).argmax())
-            raise Mistake(f"for {name}, {JOINTS_NAME[k]} should be at x, y = {_fmt(ref_target[k, :2])} heatmap "
-                          f"cells, yours is at {_fmt(target[k, :2])}: picture pixels -> crop pixels (trans) -> "
-                          "cells (divide by 4)")
-        if not np.allclose(target[:, 2], ref_target[:, 2], atol=1e-3, rtol=1e-5):
-            for message, wrong in _z_variants(joint_img, config):
-                if np.allclose(target[:, 2], wrong, atol=1e-3, rtol=1e-5):
-                    raise Mistake(message + where)
-            k = int(np.abs(target[:, 2] - ref_target[:, 2]).argmax())
-            raise Mistake(f"for {name}, {JOINTS_NAME[k]} ({joint_img[k, 2]:+.1f} mm from the root) should be in "
-                          f"depth bin {ref_target[k, 2]:.2f}, yours is {target[k, 2]:.2f}")
-        got_vis, want_vis = vis[:, 0], ref_vis[:, 0]
-        if not np.array_equal(got_vis, want_vis):
-            crop = joint_img[:, :2] @ trans[:, :2].T + trans[:, 2]
-            z01 = (joint_img[:, 2] / (config.bbox_3d_shape[0] / 2.0) + 1.0) / 2.0
-            for message, wrong in _vis_variants(crop, z01, config):
-                if np.array_equal(got_vis, wrong.astype(np.float64)):
-                    raise Mistake(message + where)
-            k = int(np.flatnonzero(got_vis != want_vis)[0])
-            raise Mistake(f"for {name}, {JOINTS_NAME[k]} lies at crop pixel ({crop[k, 0]:.1f}, {crop[k, 1]:.1f}) "
-                          f"with z01 = {z01[k]:.3f}: its vis is {want_vis[k]:g}, yours is {got_vis[k]:g}. vis is 1 "
-                          "exactly when 0 <= x < input width, 0 <= y < input height and 0 <= z01 < 1")
-    return ("Matches minipose.data.joints_to_target on a rotated crop, joints exactly on the edges, a 256 x 192 crop "
-            "with 32 bins and a 2.4 m box, and a 128 x 96 crop with 16 bins: targets and visibility.")
+def _check_distance(fn) -> str:
+    for height, pixels, f in _PEOPLE:
+        got = _number(call(fn, height, pixels, f), "the distance")
+        want = f[1] * height / pixels  # y = f Y / Z + c for head and feet; the difference: pixels = f height / Z
+        if math.isclose(got, want, rel_tol=1e-6):
+            continue
+        case = f"a person {height:.0f} mm tall, {pixels:g} pixels in the picture, f = {f}"
+        if math.isclose(got, f[1] * pixels / height, rel_tol=1e-6):
+            raise Mistake(f"for {case}: you returned f * pixels / height, upside down: the farther the person, the "
+                          "fewer the pixels, so Z = f * height / pixels")
+        if math.isclose(got, height / pixels, rel_tol=1e-6):
+            raise Mistake(f"for {case}: the focal length is missing. From y = f * Y / Z + c for the head and the feet, "
+                          "pixels = f * height / Z")
+        if math.isclose(got, f[0] * height / pixels, rel_tol=1e-6):
+            raise Mistake(f"for {case}: you used f[0], the horizontal focal length; a height is vertical, so f[1]")
+        if math.isclose(got, want / 1000.0, rel_tol=1e-6):
+            raise Mistake(f"for {case}: that is metres; return millimetres, as everything in this course")
+        raise Mistake(f"for {case}, the distance is {want:.0f} mm; you return {got:.1f}")
+    return "Z = f[1] * height / pixels, for four people and cameras whose two focal lengths differ."
 
 
 q2 = Exercise(
-    "08.2", "a joint to its target", "my_joints_to_target", _check_joints_to_target,
+    "08.2", "how far away is she?", "my_distance", _check_distance,
     hints=[
-        "x, y: crop = joint_img[:, :2] @ trans[:, :2].T + trans[:, 2] (crop pixels), then times output / input "
-        "(config.output_shape[1] / config.input_shape[1] for x, index 0 for y). z: z01 = (Z / (bbox_3d_shape[0] / 2) "
-        "+ 1) / 2, then times config.depth_dim.",
-        "Compute vis before scaling, in crop pixels and z01: 0 <= x < input_shape[1], 0 <= y < input_shape[0], "
-        "0 <= z01 < 1 (every upper bound strict). Return target as float32 J x 3 and vis as float32 J x 1 "
-        "(vis[:, None]).",
-    ],
-)
-
-
-# --- 08.3: flip_joint_img ----------------------------------------------------------------------------------------
-
-def _flip_cases() -> list[tuple[np.ndarray, int, int]]:
-    rng = np.random.default_rng(803)
-    cases = []
-    for width, height in ((640, 480), (1000, 1002)):
-        joints = np.column_stack([rng.uniform(0, width - 1, 18), rng.uniform(0, height - 1, 18),
-                                  rng.uniform(-800, 800, 18)])
-        joints[0, 2] = 0.0  # the root
-        joints[2, 0], joints[13, 0] = 0.0, width - 1.0  # the first and the last pixel
-        cases.append((joints, width, height))
-    return cases
-
-
-_FLIP_TOL = 1e-3  # pixels and mm: an answer computed in float32 still passes
-
-
-def _pair_names(pairs) -> str:
-    return ", ".join(f"{JOINTS_NAME[r]}<->{JOINTS_NAME[l]}" for r, l in pairs)
-
-
-def _check_flip_joints(fn) -> str:
-    for joints, width, height in _flip_cases():
-        given = joints.copy()
-        out = call(fn, given, width)
-        if out is None:
-            raise Mistake("your function returned None: return the flipped J x 3 array (a new one)")
-        got = _as_array(out, "your result")
-        j = len(joints)
-        if got.shape != (j, 3):
-            raise Mistake(f"return a J x 3 array like the input, shape {(j, 3)}; yours has shape {got.shape}")
-        ref = flip_joint_img(joints, width)
-        where = f" (joints in a picture {width} pixels wide)"
-        if not np.allclose(got, ref, atol=_FLIP_TOL):
-            expected = np.arange(j)  # which input row each output row should hold
-            for r, l in FLIP_PAIRS:
-                expected[r], expected[l] = l, r
-            if np.allclose(got[:, 2], -ref[:, 2], atol=_FLIP_TOL):
-                raise Mistake("z was negated: a left-right mirror does not change depth (Z - Z_root, along the "
-                              "camera's axis), only x" + where)
-            # Identify each output row by its (y, z), which a mirror leaves alone.
-            source = []
-            for row in got:
-                match = np.flatnonzero(np.abs(joints[:, 1:] - row[1:]).max(axis=1) <= _FLIP_TOL)
-                source.append(int(match[0]) if len(match) else -1)
-            source = np.array(source)
-            if (source < 0).any():
-                k = int(np.flatnonzero(source < 0)[0])
-                axis = 1 if not np.isclose(got[k, 1], ref[k, 1], atol=_FLIP_TOL) else 2
-                raise Mistake(f"{'yz'[axis - 1]} changed ({JOINTS_NAME[k]} has {'yz'[axis - 1]} = {got[k, axis]:.1f}, "
-                              f"expected {ref[k, axis]:.1f}): a left-right mirror moves only x; y and z stay as they "
-                              "are (rows trade places whole)" + where)
-            for r, l in FLIP_PAIRS:
-                if source[r] == source[l]:
-                    raise Mistake(
-                        f"after your swap {JOINTS_NAME[r]} and {JOINTS_NAME[l]} hold the same values: "
-                        "`j[a], j[b] = j[b], j[a]` does not swap numpy rows, because j[a] and j[b] are views: row a "
-                        "is overwritten first, then the view of row a copies the same values back into row b. Keep a "
-                        "copy, as the official code does with .copy(): tmp = j[a].copy(); j[a] = j[b]; j[b] = tmp "
-                        "(or j[[a, b]] = j[[b, a]])")
-            if (source == np.arange(j)).all():
-                if np.allclose(got[:, 0], ref[:, 0], atol=_FLIP_TOL):
-                    raise Mistake("only x traded places between left and right partners: whole rows (x, y, z) "
-                                  "must trade places, since a joint's y and z go with its name" + where)
-                raise Mistake("no joint changed places: in a mirrored picture the right wrist looks like a left "
-                              "wrist, so every (right, left) pair of FLIP_PAIRS must trade rows" + where)
-            if not (source == expected).all():
-                kept = [(r, l) for r, l in FLIP_PAIRS if source[r] == r and source[l] == l]
-                done = [(r, l) for r, l in FLIP_PAIRS if source[r] == l and source[l] == r]
-                unpaired = expected == np.arange(j)  # the joints without a partner (spine, head, Thorax)
-                if kept and len(kept) + len(done) == len(FLIP_PAIRS) and (source[unpaired] == expected[unpaired]).all():
-                    raise Mistake(f"you swapped {_pair_names(done) or 'nothing'} but not {_pair_names(kept)}: "
-                                  "every pair of FLIP_PAIRS trades places (legs and arms)" + where)
-                k = int(np.flatnonzero(source != expected)[0])
-                raise Mistake(f"row {k} ({JOINTS_NAME[k]}) holds the values of {JOINTS_NAME[source[k]]}; after the "
-                              f"flip it must hold those of {JOINTS_NAME[expected[k]]}: swap exactly the pairs of "
-                              "FLIP_PAIRS" + where)
-            # Rows in the right places: only x can be wrong.
-            if np.allclose(got[:, 0], ref[:, 0] + 1, atol=_FLIP_TOL):
-                raise Mistake(f"x is 1 too large (x -> W - x): the official mirror is x -> W - 1 - x, which sends "
-                              f"pixel 0 to pixel W - 1 = {width - 1} and back; W - x sends pixel 0 outside the "
-                              "picture" + where)
-            if np.allclose(got[:, 0], ref[:, 0] - 1, atol=_FLIP_TOL):
-                raise Mistake("x is 1 too small (x -> W - 2 - x): the mirror is x -> W - 1 - x" + where)
-            if np.allclose(got[:, 0], joints[expected, 0], atol=_FLIP_TOL):
-                raise Mistake("the joints were renamed but x was not mirrored: x -> img_width - 1 - x" + where)
-            if np.allclose(got[:, 0], -joints[expected, 0], atol=_FLIP_TOL):
-                raise Mistake("x was negated: a mirror about the picture's middle is x -> img_width - 1 - x, not -x"
-                              + where)
-            k = int(np.abs(got[:, 0] - ref[:, 0]).argmax())
-            raise Mistake(f"{JOINTS_NAME[k]} should have x = {ref[k, 0]:.2f}, yours is {got[k, 0]:.2f}: "
-                          "x -> img_width - 1 - x" + where)
-        if not np.array_equal(given, joints):
-            raise Mistake("the result is right, but you changed the caller's array in place: the dataset's record "
-                          "would stay flipped, and flip back on the next flip. Work on a copy: "
-                          "flipped = joint_img.copy()")
-    return ("Matches minipose.data.flip_joint_img on two picture widths (pixels 0 and W - 1 included): x mirrored, "
-            "all six left/right pairs swapped, y and z untouched, the input left as it was.")
-
-
-q3 = Exercise(
-    "08.3", "flip with joint swaps", "my_flip_joints", _check_flip_joints,
-    hints=[
-        "Start from a copy (np.array(joint_img, dtype=float)), set column 0 to img_width - 1 - x, then for each "
-        "(right, left) in FLIP_PAIRS exchange the two rows.",
-        "Exchanging numpy rows needs a copy: a row like flipped[right] is a view, so `flipped[a], flipped[b] = "
-        "flipped[b], flipped[a]` leaves both rows equal. tmp = flipped[right].copy(); flipped[right] = "
-        "flipped[left]; flipped[left] = tmp.",
+        "Write y = f[1] * Y / Z + c[1] for the head and for the feet, with the same Z, and subtract the two.",
+        "height_px = f[1] * height_mm / Z, so Z = f[1] * height_mm / height_px.",
     ],
 )
 
 
 # --- questions ---------------------------------------------------------------------------------------------------
 
-q4 = Question(
-    "08.4", "why is Thorax left out of the evaluation?",
+q3 = Question(
+    "08.3", "why is Thorax left out of the evaluation?",
     hints=["Where does the Thorax of a target come from? Look at add_thorax in minipose.skeleton.",
            "If the network's shoulders are right, how good is the midpoint of its two shoulders?"],
     answer="Human3.6M's annotations have 17 joints; Thorax is not one of them. The official loader adds it as the "
@@ -522,31 +136,4 @@ q4 = Question(
            "by 0.71 times a shoulder's error (1 / sqrt 2), so adding it as an 18th joint would lower the mean error "
            "(MPJPE) by 1.6 % without the network getting any better. Leaving it out (EVAL_JOINTS, 17 joints) also "
            "keeps the numbers comparable with every other paper, which all score Human3.6M's own 17 joints.",
-)
-
-q5 = Question(
-    "08.5", "one depth bin, and a joint 1.2 m behind the root",
-    hints=["The 3D box is bbox_3d_shape[0] = 2000 mm deep, split into depth_dim = 64 bins.",
-           "Try joints_to_target on a joint with Z - Z_root = 1200 mm inside the crop: look at its z and its vis."],
-    answer="One bin is 2000 / 64 = 31.25 mm (the root sits at bin 32). A joint 1200 mm behind the root has "
-           "z01 = (1200 / 1000 + 1) / 2 = 1.1, i.e. bin 70.4, past the last bin (63): joints_to_target gives it "
-           "vis = 0, so the loss ignores it; its target is not learnt at all. And the network could not say it "
-           "anyway: soft-argmax returns an expected bin index, always between 0 and 63, that is between 1000 mm in "
-           "front of the root and 968.75 mm behind it. So PoseNet never learns poses deeper than +-1 m around the "
-           "pelvis; that is fine for one person (a body is under 2 m across), and a deeper scene would need a larger "
-           "bbox_3d_shape, at the price of coarser bins (3000 / 64 = 46.9 mm for a 3 m box).",
-)
-
-q6 = Question(
-    "08.6", "why the synthetic people wear the same colour on both sides",
-    hints=["What does flip augmentation do to the picture, and what to the names of the joints?",
-           "At test time the official code also runs the mirrored picture and averages the two predictions."],
-    answer="Flip augmentation mirrors the picture and renames the joints: in the mirror the right arm is labelled "
-           "left (swap_left_right). If left limbs were, say, red, then in half the training crops the red arm would "
-           "be labelled left and in the other half right: the colour would contradict the labels, and a network that "
-           "had learnt 'red = left' from unflipped crops would be wrong on every flipped one. Flip testing has the "
-           "same problem: the mirrored picture's prediction, swapped back, is averaged with the original, which only "
-           "helps if the network judges left and right from the body's shape and the scene, as it must on real "
-           "people, who do not wear colour codes. With the same colour on both sides nothing but the shape tells "
-           "the sides apart, so a shortcut the real data lacks cannot be learnt.",
 )

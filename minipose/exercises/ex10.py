@@ -1,282 +1,220 @@
-"""Exercises of lesson 10, inference and evaluation (written directly, not generated)."""
+"""Exercises of lesson 10, augmentation and the dataset (written directly, not generated)."""
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 
-from minipose.camera import pixel2cam
-from minipose.config import Config
+from minipose.data import crop_affine, flip_joint_img
 from minipose.exercises import Exercise, Mistake, Question, call
-from minipose.infer import bins_to_mm
-from minipose.metrics import mpjpe, rigid_align
+from minipose.skeleton import FLIP_PAIRS, JOINTS_NAME
 
 
-def _array(got, shape, what: str) -> np.ndarray:
+def _fmt(values) -> str:
+    return "[" + ", ".join(f"{float(v):.1f}" for v in values) + "]"
+
+
+def _as_array(value, what: str) -> np.ndarray:
+    """The student's result as a float64 numpy array, or a Mistake saying what it was instead."""
+    if value is None:
+        raise Mistake(f"{what} is None: return a numpy array")
     try:
-        if hasattr(got, "detach"):  # a torch tensor, maybe on a GPU or needing grad
-            got = got.detach().cpu()
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Mistake(f"return {what} as numbers; you returned {type(got).__name__}") from None
-    if got.shape != tuple(shape):
-        raise Mistake(f"return {what} shaped {tuple(shape)}; yours is shaped {got.shape}")
-    return got
+        return np.array(value, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - anything that is not a list of numbers, explained below
+        raise Mistake(f"{what} is a {type(value).__name__}, not an array of numbers ({value!r:.40})") from None
 
 
-def _close(a, b, tol=1e-6) -> bool:
-    """Equal up to float32 rounding (a relative 1e-5), or `tol` mm near zero."""
-    return np.allclose(a, b, rtol=1e-5, atol=tol)
+# --- 10.1: flip_joint_img ----------------------------------------------------------------------------------------
+
+def _flip_cases() -> list[tuple[np.ndarray, int, int]]:
+    rng = np.random.default_rng(803)
+    cases = []
+    for width, height in ((640, 480), (1000, 1002)):
+        joints = np.column_stack([rng.uniform(0, width - 1, 18), rng.uniform(0, height - 1, 18),
+                                  rng.uniform(-800, 800, 18)])
+        joints[0, 2] = 0.0  # the root
+        joints[2, 0], joints[13, 0] = 0.0, width - 1.0  # the first and the last pixel
+        cases.append((joints, width, height))
+    return cases
 
 
-# --- 10.1: depth bins to millimetres ---------------------------------------------------------------------------------
-
-_BIN_CONFIGS = [  # (what, config)
-    ("the cpu preset (16 bins, a 2000 mm box)", Config(depth_dim=16)),
-    ("the paper (64 bins, a 2000 mm box)", Config()),
-    ("64 bins and a 3000 mm box", dataclasses.replace(Config(), bbox_3d_shape=(3000, 3000, 3000))),
-]
+_FLIP_TOL = 1e-3  # pixels and mm: an answer computed in float32 still passes
 
 
-def _check_bins_to_mm(fn) -> str:
-    for what, config in _BIN_CONFIGS:
-        d, b = config.depth_dim, float(config.bbox_3d_shape[0])
-        z = np.array([0.0, d / 2, d, 0.3 * d, 0.85 * d, 1.0])
-        want = bins_to_mm(z, config)
-        got = _array(call(fn, z.copy(), config), z.shape, "one depth in mm per bin value")
-        if _close(got, want):
-            continue
-        where = f"with {what}"
-        wrong = [
-            ((z / (d - 1) - 0.5) * b, "you divided by depth_dim - 1: divide by depth_dim. The bins cut the box into "
-                                      "depth_dim equal parts, so z = depth_dim is the box's far face"),
-            (z / d * b, "your depths start at 0 at the box's near face: subtract half the box, so that the middle "
-                        "bin, z = depth_dim / 2, is the root (0 mm)"),
-            ((0.5 - z / d) * b, "your depths have the wrong sign: bin 0 is the near face, nearer the camera than the "
-                                "root, so it is at -half the box (depth grows away from the camera)"),
-            ((z / d - 0.5) * b / 2, "your depths span half the box: bbox_3d_shape[0] is the whole depth of the box, "
-                                    "from -half of it to +half"),
-            ((z / 64 - 0.5) * b, "you divided by 64, the paper's depth_dim: take config.depth_dim"),
-            ((z / d - 0.5) * 2000.0, "you used 2000 mm: take the box's depth from config.bbox_3d_shape[0]"),
-        ]
-        for value, sentence in wrong:
-            if _close(got, value):
-                raise Mistake(f"{where}: {sentence}")
-        raise Mistake(f"{where}, bins {z.tolist()} are {np.round(want, 1).tolist()} mm from the root; you return "
-                      f"{np.round(got, 1).tolist()}")
-    return ("Bins 0, the middle and depth_dim map to -half the box, 0 and +half, with 16 and 64 bins and a 2000 or "
-            "3000 mm box, as minipose.infer.bins_to_mm does.")
+def _pair_names(pairs) -> str:
+    return ", ".join(f"{JOINTS_NAME[r]}<->{JOINTS_NAME[l]}" for r, l in pairs)
+
+
+def _check_flip_joints(fn) -> str:
+    for joints, width, height in _flip_cases():
+        given = joints.copy()
+        out = call(fn, given, width)
+        if out is None:
+            raise Mistake("your function returned None: return the flipped J x 3 array (a new one)")
+        got = _as_array(out, "your result")
+        j = len(joints)
+        if got.shape != (j, 3):
+            raise Mistake(f"return a J x 3 array like the input, shape {(j, 3)}; yours has shape {got.shape}")
+        ref = flip_joint_img(joints, width)
+        where = f" (joints in a picture {width} pixels wide)"
+        if not np.allclose(got, ref, atol=_FLIP_TOL):
+            expected = np.arange(j)  # which input row each output row should hold
+            for r, l in FLIP_PAIRS:
+                expected[r], expected[l] = l, r
+            if np.allclose(got[:, 2], -ref[:, 2], atol=_FLIP_TOL):
+                raise Mistake("z was negated: a left-right mirror does not change depth (Z - Z_root, along the "
+                              "camera's axis), only x" + where)
+            # Identify each output row by its (y, z), which a mirror leaves alone.
+            source = []
+            for row in got:
+                match = np.flatnonzero(np.abs(joints[:, 1:] - row[1:]).max(axis=1) <= _FLIP_TOL)
+                source.append(int(match[0]) if len(match) else -1)
+            source = np.array(source)
+            if (source < 0).any():
+                k = int(np.flatnonzero(source < 0)[0])
+                axis = 1 if not np.isclose(got[k, 1], ref[k, 1], atol=_FLIP_TOL) else 2
+                raise Mistake(f"{'yz'[axis - 1]} changed ({JOINTS_NAME[k]} has {'yz'[axis - 1]} = {got[k, axis]:.1f}, "
+                              f"expected {ref[k, axis]:.1f}): a left-right mirror moves only x; y and z stay as they "
+                              "are (rows trade places whole)" + where)
+            for r, l in FLIP_PAIRS:
+                if source[r] == source[l]:
+                    raise Mistake(
+                        f"after your swap {JOINTS_NAME[r]} and {JOINTS_NAME[l]} hold the same values: "
+                        "`j[a], j[b] = j[b], j[a]` does not swap numpy rows, because j[a] and j[b] are views: row a "
+                        "is overwritten first, then the view of row a copies the same values back into row b. Keep a "
+                        "copy, as the official code does with .copy(): tmp = j[a].copy(); j[a] = j[b]; j[b] = tmp "
+                        "(or j[[a, b]] = j[[b, a]])")
+            if (source == np.arange(j)).all():
+                if np.allclose(got[:, 0], ref[:, 0], atol=_FLIP_TOL):
+                    raise Mistake("only x traded places between left and right partners: whole rows (x, y, z) "
+                                  "must trade places, since a joint's y and z go with its name" + where)
+                raise Mistake("no joint changed places: in a mirrored picture the right wrist looks like a left "
+                              "wrist, so every (right, left) pair of FLIP_PAIRS must trade rows" + where)
+            if not (source == expected).all():
+                kept = [(r, l) for r, l in FLIP_PAIRS if source[r] == r and source[l] == l]
+                done = [(r, l) for r, l in FLIP_PAIRS if source[r] == l and source[l] == r]
+                unpaired = expected == np.arange(j)  # the joints without a partner (spine, head, Thorax)
+                if kept and len(kept) + len(done) == len(FLIP_PAIRS) and (source[unpaired] == expected[unpaired]).all():
+                    raise Mistake(f"you swapped {_pair_names(done) or 'nothing'} but not {_pair_names(kept)}: "
+                                  "every pair of FLIP_PAIRS trades places (legs and arms)" + where)
+                k = int(np.flatnonzero(source != expected)[0])
+                raise Mistake(f"row {k} ({JOINTS_NAME[k]}) holds the values of {JOINTS_NAME[source[k]]}; after the "
+                              f"flip it must hold those of {JOINTS_NAME[expected[k]]}: swap exactly the pairs of "
+                              "FLIP_PAIRS" + where)
+            # Rows in the right places: only x can be wrong.
+            if np.allclose(got[:, 0], ref[:, 0] + 1, atol=_FLIP_TOL):
+                raise Mistake(f"x is 1 too large (x -> W - x): the official mirror is x -> W - 1 - x, which sends "
+                              f"pixel 0 to pixel W - 1 = {width - 1} and back; W - x sends pixel 0 outside the "
+                              "picture" + where)
+            if np.allclose(got[:, 0], ref[:, 0] - 1, atol=_FLIP_TOL):
+                raise Mistake("x is 1 too small (x -> W - 2 - x): the mirror is x -> W - 1 - x" + where)
+            if np.allclose(got[:, 0], joints[expected, 0], atol=_FLIP_TOL):
+                raise Mistake("the joints were renamed but x was not mirrored: x -> img_width - 1 - x" + where)
+            if np.allclose(got[:, 0], -joints[expected, 0], atol=_FLIP_TOL):
+                raise Mistake("x was negated: a mirror about the picture's middle is x -> img_width - 1 - x, not -x"
+                              + where)
+            k = int(np.abs(got[:, 0] - ref[:, 0]).argmax())
+            raise Mistake(f"{JOINTS_NAME[k]} should have x = {ref[k, 0]:.2f}, yours is {got[k, 0]:.2f}: "
+                          "x -> img_width - 1 - x" + where)
+        if not np.array_equal(given, joints):
+            raise Mistake("the result is right, but you changed the caller's array in place: the dataset's record "
+                          "would stay flipped, and flip back on the next flip. Work on a copy: "
+                          "flipped = joint_img.copy()")
+    return ("Matches minipose.data.flip_joint_img on two picture widths (pixels 0 and W - 1 included): x mirrored, "
+            "all six left/right pairs swapped, y and z untouched, the input left as it was.")
 
 
 q1 = Exercise(
-    "10.1", "depth bins to millimetres", "my_bins_to_mm", _check_bins_to_mm,
+    "10.1", "flip with joint swaps", "my_flip_joints", _check_flip_joints,
     hints=[
-        "z / config.depth_dim is the fraction of the box's depth, 0 at the near face, 1 at the far face. The root is "
-        "in the middle.",
-        "(z / config.depth_dim - 0.5) * config.bbox_3d_shape[0]; the official code writes it (z / depth_dim * 2 - 1) "
-        "* (bbox_3d_shape[0] / 2).",
+        "Start from a copy (np.array(joint_img, dtype=float)), set column 0 to img_width - 1 - x, then for each "
+        "(right, left) in FLIP_PAIRS exchange the two rows.",
+        "Exchanging numpy rows needs a copy: a row like flipped[right] is a view, so `flipped[a], flipped[b] = "
+        "flipped[b], flipped[a]` leaves both rows equal. tmp = flipped[right].copy(); flipped[right] = "
+        "flipped[left]; flipped[left] = tmp.",
     ],
 )
 
 
-# --- 10.2: MPJPE by hand ---------------------------------------------------------------------------------------------
+# --- 10.2: read the augmentation back from the crop's affine ----------------------------------------------------
 
-def _poses(seed: int, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    true = rng.normal(0.0, 300.0, (n, 18, 3)) + [0.0, 0.0, 5000.0]
-    pred = true + rng.normal(0.0, 60.0, (n, 18, 3))
-    pred[:, 17] += [400.0, 0.0, 0.0]  # a wrong thorax, which must not count
-    pred += rng.normal(0.0, 500.0, (n, 1, 3))  # each person shifted: only root alignment forgives it
-    return pred, true
+def _augmentation_cases() -> list[tuple[np.ndarray, list[float], tuple[int, int], float, float, bool]]:
+    """(trans, bbox, input_shape, scale, rot, do_flip): crops made by minipose.data.crop_affine with known draws.
+
+    The expected answers are the draws themselves, not anything computed from trans by the package."""
+    rng = np.random.default_rng(1002)
+    cases = []
+    for k, (input_shape, img_width) in enumerate([((256, 256), 1000), ((256, 192), 1280), ((64, 64), 640),
+                                                   ((256, 256), 1000), ((128, 96), 800), ((256, 192), 1280)]):
+        in_h, in_w = input_shape
+        h = float(rng.uniform(200, 600))
+        bbox = [float(rng.uniform(0, 300)), float(rng.uniform(0, 200)), h * in_w / in_h, h]
+        scale = float(rng.uniform(0.75, 1.25))
+        rot = 0.0 if k == 3 else float(rng.uniform(-60, 60))
+        do_flip = k % 2 == 1
+        trans = crop_affine(bbox, img_width, input_shape, scale, rot, do_flip)
+        cases.append((trans, bbox, input_shape, scale, rot, do_flip))
+    return cases
 
 
-def _check_mpjpe(fn) -> str:
-    for seed in (1001, 1002):
-        pred, true = _poses(seed)
-        want = mpjpe(pred, true)
-        got = call(fn, pred.copy(), true.copy())
+def _check_read_augmentation(fn) -> str:
+    for trans, bbox, input_shape, scale, rot, do_flip in _augmentation_cases():
+        got = call(fn, trans.copy(), list(bbox), input_shape)
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise Mistake(f"return three things, (scale, rot, do_flip); you returned {got!r:.60}")
         try:
-            got = float(got)
+            g_scale, g_rot, g_flip = float(got[0]), float(got[1]), bool(got[2])
         except (TypeError, ValueError):
-            raise Mistake(f"return one number, the mean error in mm; you returned {got!r:.60}") from None
-        if _close(got, want):
-            continue
-        p0, t0 = pred - pred[:, :1], true - true[:, :1]
-        dist = np.linalg.norm(p0 - t0, axis=2)
-        wrong = [
-            (np.linalg.norm(pred - true, axis=2)[:, :17].mean(),
-             "you did not align the roots: subtract each pose's pelvis (joint 0) from all its joints, in both poses, "
-             "before comparing; MPJPE measures the pose, not where the person stands"),
-            (np.linalg.norm(p0 - true, axis=2)[:, :17].mean(),
-             "you moved only the prediction's pelvis to 0: do the same to the true pose"),
-            (dist.mean(), "you averaged over all 18 joints: thorax (joint 17) is added by the loader and is not one "
-                          "of the 17 evaluation joints; use joints 0-16"),
-            ((dist[:, :17] ** 2).mean(), "you averaged squared distances: MPJPE averages the distances themselves "
-                                         "(mm, not mm^2)"),
-            (np.sqrt((dist[:, :17] ** 2).mean()), "you took the root of the mean squared distance (RMS): MPJPE is "
-                                                  "the plain mean of the distances"),
-            (np.abs(p0 - t0)[:, :17].mean(), "you averaged |dx|, |dy|, |dz| separately: each joint's error is one "
-                                             "Euclidean distance, sqrt(dx^2 + dy^2 + dz^2)"),
-            (dist[:, :17].sum(axis=1).mean(), "you summed over the joints: average over them too"),
-            (dist[:, 1:17].mean(), "you left out the pelvis: the 17 evaluation joints are 0-16, the pelvis among "
-                                   "them (its error is 0 after alignment, and it still counts)"),
-        ]
-        for value, sentence in wrong:
-            if _close(got, value):
-                raise Mistake(sentence)
-        raise Mistake(f"for 5 people (seed {seed}) MPJPE is {want:.3f} mm; you return {got:.3f}")
-    return ("Matches minipose.metrics.mpjpe on people shifted in space and with a wrong thorax: root-aligned, the "
-            "Euclidean distance of joints 0-16, averaged.")
+            raise Mistake(f"return numbers for scale and rot and a bool for do_flip; you returned {got!r:.60}") from None
+        case = (f"for a {input_shape[0]} x {input_shape[1]} crop drawn with scale {scale:.3f}, rot {rot:.1f} degrees, "
+                f"do_flip {do_flip}")
+        if g_flip != do_flip:
+            raise Mistake(f"{case}: do_flip is wrong. A mirror turns the map's orientation over: look at the sign of "
+                          "the determinant of trans[:, :2]")
+        if not np.isclose(g_scale, scale, rtol=1e-6):
+            if np.isclose(g_scale, 1 / scale, rtol=1e-6):
+                raise Mistake(f"{case}: your scale is upside down ({g_scale:.3f}): scale > 1 means a bigger box, so a "
+                              "smaller person in the crop and a smaller map")
+            if np.isclose(g_scale, scale ** 2, rtol=1e-6) or np.isclose(g_scale, 1 / scale ** 2, rtol=1e-6):
+                raise Mistake(f"{case}: your scale is squared ({g_scale:.3f}): the determinant multiplies the two "
+                              "axes' stretches, so take its square root")
+            raise Mistake(f"{case}: your scale is {g_scale:.4f}. Without augmentation the box fills the crop exactly: "
+                          "compare the map's stretch with input size / box size")
+        if not np.isclose(g_rot, rot, atol=1e-6):
+            if abs(rot) > 1 and np.isclose(g_rot, np.radians(rot), atol=1e-6):
+                raise Mistake(f"{case}: your rot is in radians ({g_rot:.3f}); the augmentation draws degrees")
+            if abs(rot) > 1 and np.isclose(g_rot, -rot, atol=1e-6):
+                raise Mistake(f"{case}: your rot has the wrong sign ({g_rot:.1f}): the box is turned by +rot, so the "
+                              "map from picture to crop turns by -rot; read the angle accordingly")
+            wrapped = (g_rot + 180.0) % 360.0 - 180.0
+            if do_flip and (np.isclose(wrapped, 180.0 - rot, atol=1e-6) or np.isclose(wrapped, -180.0 - rot, atol=1e-6)
+                            or np.isclose(g_rot, 180.0 - rot, atol=1e-6)):
+                raise Mistake(f"{case}: your rot is {g_rot:.1f}, the angle of the mirrored map: undo the mirror "
+                              "(negate trans[:, 0]) before reading the angle")
+            raise Mistake(f"{case}: your rot is {g_rot:.2f} degrees")
+    return ("Scale, rotation and flip read back from six crops' affine maps (square and not, mirrored and not), "
+            "equal to the draws that made them.")
 
 
 q2 = Exercise(
-    "10.2", "MPJPE by hand", "my_mpjpe", _check_mpjpe,
+    "10.2", "read the augmentation back from the crop's affine", "my_read_augmentation", _check_read_augmentation,
     hints=[
-        "Three steps: subtract each pose's joint 0 from all its joints (both arrays); the distance per joint is the "
-        "norm over the last axis; average over people and joints 0-16.",
-        "pred - pred[:, :1] keeps the joint axis, so it broadcasts; np.sqrt(((a - b) ** 2).sum(axis=2)) is N x 18; "
-        "then [:, :17].mean().",
+        "Without a flip, trans[:, :2] is diag(in_w / (w * scale), in_h / (h * scale)) @ [[cos, sin], [-sin, cos]]. "
+        "Its determinant is (in_w * in_h) / (w * h * scale**2); a mirror makes it negative.",
+        "scale = sqrt(in_w * in_h / (w * h * |det|)); do_flip = det < 0; undo the mirror by negating column 0 when "
+        "flipped, then rot = degrees(atan2(A[0, 1], A[0, 0])).",
     ],
 )
 
-
-# --- 10.3: one joint back into the camera's space --------------------------------------------------------------------
-
-_CAMERAS = [((1150.0, 1100.0), (500.0, 400.0)), ((1500.0, 1450.0), (320.0, 250.0))]
-_JOINTS = [(612.5, 287.0, 4200.0), (100.0, 900.0, 6500.0)]
-
-
-def _check_pixel_to_camera(fn) -> str:
-    for f, c in _CAMERAS:
-        for x, y, depth in _JOINTS:
-            want = pixel2cam(np.array([[x, y, depth]]), f, c)[0]
-            got = _array(call(fn, x, y, depth, f, c), (3,), "(X, Y, Z)")
-            if _close(got, want, 1e-6):
-                continue
-            where = f"for pixel ({x}, {y}) at {depth} mm, f = {f}, c = {c}"
-            wrong = [
-                ((x / f[0] * depth, y / f[1] * depth, depth),
-                 "you forgot the principal point: the pixel is measured from c, X = (x - cx) / fx * Z"),
-                (((x - c[0]) * f[0] * depth, (y - c[1]) * f[1] * depth, depth),
-                 "you multiplied by the focal length: x = fx X / Z + cx solved for X divides by fx"),
-                (((x - c[0]) / f[0] / depth, (y - c[1]) / f[1] / depth, depth),
-                 "you divided by the depth: a pixel further away covers more millimetres, so multiply by Z"),
-                (((x - c[1]) / f[1] * depth, (y - c[0]) / f[0] * depth, depth),
-                 "x goes with fx and cx, y with fy and cy: you swapped them"),
-                (((x - c[0]) / f[0] * depth, (y - c[1]) / f[0] * depth, depth),
-                 "you used fx for y too: y goes with fy"),
-                (((x - c[0]) / f[0], (y - c[1]) / f[1], 1.0),
-                 "you returned the direction at Z = 1: scale it by the depth (X, Y, Z all times Z)"),
-            ]
-            for value, sentence in wrong:
-                if _close(got, value, 1e-6):
-                    raise Mistake(f"{where}: {sentence}")
-            raise Mistake(f"{where} the joint is at {np.round(want, 2).tolist()} mm; you return "
-                          f"{np.round(got, 2).tolist()}")
-    return "Matches minipose.camera.pixel2cam for two cameras (fx != fy) and two joints: X = (x - cx) / fx * Z."
-
-
-q3 = Exercise(
-    "10.3", "one joint back into the camera's space", "my_pixel_to_camera", _check_pixel_to_camera,
-    hints=[
-        "The pinhole camera projects x = fx * X / Z + cx and y = fy * Y / Z + cy. Solve each for X and Y; Z is the "
-        "depth you were given.",
-        "X = (x - c[0]) / f[0] * depth, Y = (y - c[1]) / f[1] * depth, Z = depth.",
-    ],
-)
-
-
-# --- 10.4: Procrustes alignment --------------------------------------------------------------------------------------
-
-def _turn(axis, degrees):
-    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    a = np.radians(degrees)
-    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K  # Rodrigues
-
-
-def _pair(seed: int, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    pred = rng.normal(0.0, 300.0, (18, 3))
-    R = _turn(rng.normal(size=3), 50.0)
-    true = pred @ R.T + [120.0, -40.0, 300.0] + rng.normal(0.0, 20.0, (18, 3))
-    if mirror:  # the truth is a mirror image: the best rotation still must not mirror
-        true = true * [-1.0, 1.0, 1.0]
-    return pred, true
-
-
-def _check_rigid_align(fn) -> str:
-    for seed, mirror in ((2001, False), (2002, False), (2003, True)):
-        pred, true = _pair(seed, mirror)
-        want = rigid_align(pred, true)
-        got = _array(call(fn, pred.copy(), true.copy()), pred.shape, "the aligned pose (J x 3, like pred)")
-        if _close(got, want, 1e-3):
-            continue
-        p, t = pred - pred.mean(0), true - true.mean(0)
-        U, S, Vt = np.linalg.svd(t.T @ p)
-        mirrored = p @ (U @ Vt).T + true.mean(0)
-        moved = got - got.mean(0)
-        fit, _, _, _ = np.linalg.lstsq(p, moved, rcond=None)  # got ≈ p @ fit: the linear map the answer applied
-        wrong = [
-            (mirrored, "your answer is a mirror image of pred (its 'rotation' has determinant -1). When "
-                       "det(U @ Vt) < 0, flip the sign of the singular vector of the smallest singular value"),
-            (p @ (U @ Vt) + true.mean(0), "you applied the rotation the wrong way round (its transpose): with "
-                                          "svd(t.T @ p) = U S Vt, R = U @ Vt and the points move as p @ R.T"),
-            (p @ (U @ Vt).T, "your pose sits at the origin: after rotating the centred pred, add true's centroid"),
-            (rigid_align(pred, true, scale=True), "you also scaled the pose: the official PA-MPJPE only rotates and "
-                                                  "translates (a similarity alignment with scale is the other one)"),
-        ]
-        if not mirror:
-            U0, _, Vt0 = np.linalg.svd(true.T @ pred)
-            wrong.append((pred @ (U0 @ Vt0).T, "you took the SVD of the raw points: centre both point sets (subtract "
-                                               "each one's mean) first, then add true's mean back"))
-        for value, sentence in wrong:
-            if _close(got, value, 1e-3):
-                raise Mistake(sentence)
-        if np.allclose(fit.T @ fit, np.eye(3), atol=1e-3) and np.linalg.det(fit) < 0:
-            raise Mistake("your answer is a reflection (determinant -1), not a rotation, for "
-                          + ("a truth that is a mirror image of pred" if mirror else "a pair that needs no mirror")
-                          + ": flip the sign of the smallest singular value's vector only when det(U @ Vt) < 0, "
-                          "and then only that one")
-        case = "a truth that is a mirror image of pred" if mirror else "a turned, shifted, noisy copy of pred"
-        error = np.linalg.norm(got - want, axis=1).max()
-        raise Mistake(f"for {case} (seed {seed}), your aligned pose is up to {error:.1f} mm from the best rigid fit")
-    return ("Matches minipose.metrics.rigid_align on turned and shifted poses and on a mirror image, where the "
-            "answer stays a rotation.")
-
-
-q4 = Exercise(
-    "10.4", "Procrustes alignment", "my_rigid_align", _check_rigid_align,
-    hints=[
-        "Centre both: p = pred - pred.mean(0), t = true - true.mean(0). U, S, Vt = np.linalg.svd(t.T @ p); the "
-        "rotation is R = U @ Vt, applied as p @ R.T; add true.mean(0) back.",
-        "If np.linalg.det(U @ Vt) < 0 the fit would mirror the pose: negate the last column of U (the smallest "
-        "singular value's direction) before building R.",
-    ],
-)
-
-
-# --- questions -------------------------------------------------------------------------------------------------------
-
-q5 = Question(
-    "10.5", "why the flip test helps",
-    hints=["The mirrored crop is a picture the network has also been trained on (the cpu preset mirrors half of each "
-           "batch). Are its errors the same as the original's?"],
-    answer=("The two answers come from two different pictures, so their errors are partly independent, and the mean "
-            "of two partly independent guesses is closer on average than either (the variance falls). It helps most "
-            "where the network is least sure: on the shipped weights the ankles and knees gain most (the right ankle "
-            "226 -> 202 mm on the sample), the wrists a few mm, depth hardly at all. The official code undoes the "
-            "mirror with output_width - 1 - x, 0.75 cell off the exact (W - 1) / s - x; averaged, that is a 0.375 cell "
-            "bias in x on perfect answers, though on our trained network it moves MPJPE by only 0.1-0.2 mm."),
-)
-
-q6 = Question(
-    "10.6", "where RootNet's prior fails",
-    hints=["k assumes the box covers a 2 m by 2 m square. Whose box covers less of one, and whose more?"],
-    answer=("k = sqrt(fx fy A_real / A_img) takes every box for 2 m x 2 m of real space. The box it sees is the "
-            "enlarged one (x 1.25, made square for a square crop), so its larger side is 1.25 x the person's larger "
-            "extent. A standing adult (about 1.7 m, so a 2.1 m box) is placed somewhat too near; someone sitting or "
-            "crouching (0.9-1.2 m) fills much less and is placed too far; a child too. A box cut by the picture's "
-            "edge is smaller than the person: too far again. RootNet learns a correction factor from the picture "
-            "for exactly these."),
+# --- questions ---------------------------------------------------------------------------------------------------
+q3 = Question(
+    "10.3", "why the synthetic people wear the same colour on both sides",
+    hints=["What does flip augmentation do to the picture, and what to the names of the joints?",
+           "At test time the official code also runs the mirrored picture and averages the two predictions."],
+    answer="Flip augmentation mirrors the picture and renames the joints: in the mirror the right arm is labelled "
+           "left (swap_left_right). If left limbs were, say, red, then in half the training crops the red arm would "
+           "be labelled left and in the other half right: the colour would contradict the labels, and a network that "
+           "had learnt 'red = left' from unflipped crops would be wrong on every flipped one. Flip testing has the "
+           "same problem: the mirrored picture's prediction, swapped back, is averaged with the original, which only "
+           "helps if the network judges left and right from the body's shape and the scene, as it must on real "
+           "people, who do not wear colour codes. With the same colour on both sides nothing but the shape tells "
+           "the sides apart, so a shortcut the real data lacks cannot be learnt.",
 )

@@ -1,325 +1,232 @@
-"""Exercises of lesson 11, speed and memory (written directly, not generated)."""
+"""Exercises of lesson 11, training (written directly, not generated)."""
 from __future__ import annotations
 
-import numbers
+import dataclasses
+import math
 
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
-from torch.utils.flop_counter import FlopCounterMode
 
+from minipose.config import Config
 from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.posenet import coord_l1_loss, get_pose_net
+from minipose.train import learning_rate
 
+# --- 11.1: the learning rate at epoch k ----------------------------------------------------------------------------
 
-def _number(got, what: str) -> float:
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Mistake(f"return {what} as one number; you returned {type(got).__name__}")
-    return float(got)
-
-
-# --- 11.1: FLOPs of a convolution ------------------------------------------------------------------------------------
-
-_CONVS = [  # (what, conv, height, width)
-    ("a 7x7 stride-2 convolution like ResNet's stem", dict(in_channels=3, out_channels=8, kernel_size=7, stride=2,
-                                                            padding=3, bias=False), 37, 29),
-    ("a 1x1 convolution with a bias, like the head's last one", dict(in_channels=16, out_channels=12, kernel_size=1),
-     10, 12),
-    ("a 3x5 kernel, stride (2, 1), padding (1, 2), no padding change of size", dict(
-        in_channels=5, out_channels=6, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2), bias=False), 11, 9),
-    ("a 3x3 convolution without padding", dict(in_channels=4, out_channels=7, kernel_size=3, bias=False), 9, 13),
-    ("the stem's 7x7 stride-2 convolution on 36 x 28, where the stride does not divide evenly", dict(
-        in_channels=3, out_channels=8, kernel_size=7, stride=2, padding=3, bias=False), 36, 28),
+_SCHEDULES = [  # (what, config): the paper's, the cpu preset's, and one with three steps and another factor
+    ("the paper's Config (lr 1e-3, steps at 17 and 21, factor 10)", Config()),
+    ("a config with steps at epochs 3 and 5", dataclasses.replace(Config(), lr_dec_epoch=(3, 5), end_epoch=6)),
+    ("a config with lr 0.02, steps at 2, 4 and 7 and lr_dec_factor 2",
+     dataclasses.replace(Config(), lr=0.02, lr_dec_epoch=(2, 4, 7), lr_dec_factor=2.0, end_epoch=9)),
 ]
 
 
-def _flops(conv: nn.Conv2d, h: int, w: int) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter, torch.device("meta"):
-        conv.to("meta")(torch.empty(1, conv.in_channels, h, w, device="meta"))
-    return int(counter.get_total_flops())
-
-
-def _check_conv_flops(fn) -> str:
-    for what, kwargs, h, w in _CONVS:
-        torch.manual_seed(0)
-        conv = nn.Conv2d(**kwargs)
-        want = _flops(nn.Conv2d(**kwargs), h, w)
-        got = _number(call(fn, conv, h, w), "the FLOPs")
-        if got == want:
-            continue
-        kh, kw = conv.kernel_size
-        oh = (h + 2 * conv.padding[0] - kh) // conv.stride[0] + 1
-        ow = (w + 2 * conv.padding[1] - kw) // conv.stride[1] + 1
-        macs = conv.out_channels * oh * ow * conv.in_channels * kh * kw
-        wrong = [
-            (macs, "you counted multiply-adds: each is 2 floating-point operations (FlopCounterMode counts 2)"),
-            (2 * conv.out_channels * h * w * conv.in_channels * kh * kw,
-             "you used the input's height and width: count the output's, (size + 2 padding - kernel) // stride + 1"),
-            (2 * conv.out_channels * ((h - kh) // conv.stride[0] + 1) * ((w - kw) // conv.stride[1] + 1)
-             * conv.in_channels * kh * kw, "you left out the padding: the output is (size + 2 padding - kernel) "
-                                           "// stride + 1 along each side"),
-            (2 * conv.out_channels * oh * ow * conv.in_channels,
-             "you left out the kernel's area: every output number sums over in_channels x kh x kw inputs"),
-            (2 * conv.out_channels * oh * ow * kh * kw,
-             "you left out in_channels: every output number sums over all input channels"),
-            (2 * macs + conv.out_channels * oh * ow, "you counted the bias additions: FlopCounterMode (and this "
-                                                     "exercise) leaves them out"),
-        ]
-        for rounding, sentence in [
-            (lambda a, s: a / s, "you divided with /, so the output size is not a whole number of positions: round "
-                                 "down with //"),
-            (lambda a, s: -(-a // s), "you rounded the output size up: round down with //, the last position of the "
-                                      "kernel must fit inside the padded image"),
-        ]:
-            rh = rounding(h + 2 * conv.padding[0] - kh, conv.stride[0]) + 1
-            rw = rounding(w + 2 * conv.padding[1] - kw, conv.stride[1]) + 1
-            wrong.append((2 * conv.out_channels * rh * rw * conv.in_channels * kh * kw, sentence))
-        for value, sentence in wrong:
-            if got == value:
-                raise Mistake(f"for {what}: {sentence}")
-        raise Mistake(f"for {what} on a {h} x {w} image, FlopCounterMode counts {want:,} FLOPs; you return {got:,.0f}")
-    return ("Equals torch's FlopCounterMode for five convolutions: strides (one that does not divide evenly), "
-            "paddings, a non-square kernel, a bias.")
+def _check_learning_rate(fn) -> str:
+    for what, config in _SCHEDULES:
+        for epoch in range(config.end_epoch):
+            want = learning_rate(config, epoch)
+            got = call(fn, config, epoch)
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                raise Mistake(f"return a number; for epoch {epoch} you returned {got!r:.60}") from None
+            if math.isclose(got, want, rel_tol=1e-9):
+                continue
+            steps = [e for e in config.lr_dec_epoch]
+            passed = sum(epoch >= e for e in steps)
+            where = f"for {what}, at epoch {epoch}"
+            paper = config.lr / config.lr_dec_factor ** sum(epoch >= e for e in Config.lr_dec_epoch)
+            if tuple(steps) != Config.lr_dec_epoch and math.isclose(got, paper, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}, as if the steps were at the paper's epochs "
+                              f"{Config.lr_dec_epoch}: this config steps at {tuple(steps)}; take them from "
+                              "config.lr_dec_epoch")
+            if passed >= 2 and math.isclose(got, config.lr / config.lr_dec_factor, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}: only the first step is applied. Every epoch of "
+                              f"lr_dec_epoch reached divides once more; {passed} have been reached, so "
+                              f"lr / {config.lr_dec_factor:g}**{passed} = {want:g}")
+            if passed and math.isclose(got, config.lr * config.lr_dec_factor ** passed, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}, more than the starting rate {config.lr:g}: divide by "
+                              "lr_dec_factor at each step, do not multiply")
+            if epoch in steps and math.isclose(got, want * config.lr_dec_factor, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}, the rate before the step: epoch {epoch} is in "
+                              f"lr_dec_epoch, so it already runs at the lower rate {want:g} (count the steps with "
+                              "epoch >= e, not epoch > e)")
+            if passed and config.lr_dec_factor != 10 and math.isclose(got, config.lr / 10 ** passed, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}: you divided by 10, but this config's lr_dec_factor is "
+                              f"{config.lr_dec_factor:g}; take the factor from the config")
+            if config.lr != 1e-3 and math.isclose(got, 1e-3 * want / config.lr, rel_tol=1e-9):
+                raise Mistake(f"{where} you return {got:g}: you started from 1e-3, but this config's lr is "
+                              f"{config.lr:g}; take the starting rate from config.lr")
+            raise Mistake(f"{where} the rate is {want:g} (lr {config.lr:g} divided by {config.lr_dec_factor:g} for "
+                          f"each of the {passed} step epoch(s) of {steps} reached); you return {got:g}")
+    return ("Every epoch of three schedules matches minipose.train.learning_rate: the paper's (1e-3, then 1e-4 from "
+            "epoch 17 and 1e-5 from epoch 21), one with other step epochs, and one with three steps and factor 2.")
 
 
 q1 = Exercise(
-    "11.1", "the FLOPs of a convolution", "my_conv_flops", _check_conv_flops,
+    "11.1", "the learning rate at epoch k", "my_learning_rate", _check_learning_rate,
     hints=[
-        "Each output number is a sum over in_channels x kh x kw products. How many output numbers are there, for "
-        "out_channels channels of out_h x out_w?",
-        "out_h = (height + 2 * padding[0] - kernel_size[0]) // stride[0] + 1 (dilation 1); FLOPs = 2 x out_channels x "
-        "out_h x out_w x in_channels x kh x kw.",
+        "Count how many epochs of config.lr_dec_epoch have been reached (epoch >= e), then divide config.lr by "
+        "config.lr_dec_factor that many times.",
+        "config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch). The official code "
+        "writes the same thing as a loop over lr_dec_epoch that stops at the first step not yet reached.",
     ],
 )
 
 
-# --- 11.2: bytes of a heatmap volume ---------------------------------------------------------------------------------
+# --- 11.2: a step over k micro-batches (gradient accumulation) -------------------------------------------------------
 
-_VOLUMES = [
-    (32, 18, 64, 64, 64, torch.float32), (2, 17, 16, 16, 16, torch.bfloat16), (3, 18, 64, 8, 12, torch.float16),
-    (1, 21, 32, 16, 24, torch.float64),
+_STEP_CONFIG = Config(resnet_type=18, input_shape=(32, 32), depth_dim=8)  # a small PoseNet: 8 x 8 x 8 heatmaps
+_CASES = [(911, "adam", 2), (912, "sgd", 2), (913, "sgd", 4)]  # (seed, optimizer, k)
+
+
+def _case(seed: int, opt: str):
+    """A small PoseNet in train mode, its optimizer (Adam with one step taken, or SGD) and a batch of 8."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = get_pose_net(_STEP_CONFIG, is_train=False, joint_num=18)
+    net.head.init_weights()
+    out = _STEP_CONFIG.output_shape[0]
+    batch = {
+        "img": torch.randn(8, 3, *_STEP_CONFIG.input_shape, generator=g),
+        "joint_img": torch.rand(8, 18, 3, generator=g) * torch.tensor([out, out, _STEP_CONFIG.depth_dim]),
+        "joint_vis": (torch.rand(8, 18, 1, generator=g) > 0.2).float(),
+        "have_depth": torch.ones(8, 1),
+    }
+    if opt == "adam":
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        net(batch["img"].flip(0)).sum().backward()  # an earlier step, so Adam has state ...
+        optimizer.step()
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    for p in net.parameters():  # ... and gradients nobody cleared
+        p.grad = torch.randn(p.shape, generator=g) * 0.05
+    net.train()
+    return net, optimizer, batch
+
+
+def _variant(seed: int, opt: str, k: int, kind: str):
+    """(parameters, BatchNorm buffers, returned loss) of one step done the way `kind` says ('right' is right)."""
+    net, optimizer, batch = _case(seed, opt)
+    optimizer.zero_grad()
+    total = 0.0
+    for j in range(k):
+        if kind == "zero_grad inside":
+            optimizer.zero_grad()
+        part = {key: (v[j * len(v) // k:(j + 1) * len(v) // k] if kind == "contiguous" else v[j::k])
+                for key, v in batch.items()}
+        target = {"coord": part["joint_img"], "vis": part["joint_vis"], "have_depth": part["have_depth"]}
+        loss = coord_l1_loss(net(part["img"]), target).mean()
+        (loss if kind == "no division" else loss / k).backward()
+        total += loss.item() / k
+        if kind == "step inside":
+            optimizer.step()
+    if kind != "step inside":
+        optimizer.step()
+    return [p.detach().clone() for p in net.parameters()], [b.detach().clone() for b in net.buffers()], total
+
+
+def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b))
+
+
+_WRONG = [
+    ("no division", "each micro-batch's loss must be divided by k before backward(): the gradients add up, so "
+                    "without / k the step is k times too big (with Adam it barely shows, since Adam rescales "
+                    "gradients; with SGD it does)"),
+    ("zero_grad inside", "zero_grad() inside the loop throws away the earlier micro-batches' gradients: call it once, "
+                         "before the loop, so backward() can add all k up"),
+    ("step inside", "optimizer.step() inside the loop takes k small steps; accumulation takes one, after the loop, "
+                    "with the gradients of all k micro-batches"),
+    ("contiguous", "your micro-batches are consecutive slices; take them strided, batch[key][j::k], items j, j + k, "
+                   "j + 2k, ..., the way DistributedSampler deals a batch out to k processes (BatchNorm sees "
+                   "different crops otherwise)"),
 ]
 
 
-def _check_volume_bytes(fn) -> str:
-    for b, j, d, h, w, dtype in _VOLUMES:
-        want = torch.empty(b, j * d, h, w, dtype=dtype, device="meta").nbytes
-        got = _number(call(fn, b, j, d, h, w, dtype), "the number of bytes")
-        if got == want:
-            continue
-        size = torch.finfo(dtype).bits // 8
-        n = b * j * d * h * w
-        where = f"for batch {b}, {j} joints, {d} bins, {h} x {w}, {dtype}"
-        wrong = [
-            (n * 4, "you took 4 bytes per number for every dtype: float16 and bfloat16 take 2, float64 8 "
-                    "(torch.finfo(dtype).bits // 8, or torch.empty((), dtype=dtype).element_size())"),
-            (n * size * 8, "you counted bits: a byte is 8 bits"),
-            (n, "you counted numbers, not bytes: multiply by the bytes per number"),
-            (n // d * size, "you left out depth_dim: every joint has depth_dim heatmaps of H x W"),
-            (n // j * size, "you left out joint_num: the head writes joint_num x depth_dim channels"),
-            (n // b * size, "you left out the batch"),
-        ]
-        for value, sentence in wrong:
-            if got == value:
-                raise Mistake(f"{where}: {sentence}")
-        raise Mistake(f"{where}, the volume takes {want:,} bytes; you return {got:,.0f}")
-    return "Equals the bytes of a meta tensor of that shape for float32, bfloat16, float16 and float64."
+def _check_accumulate_step(fn) -> str:
+    for seed, opt, k in _CASES:
+        net, optimizer, batch = _case(seed, opt)
+        before = [p.detach().clone() for p in net.parameters()]
+        given = {key: v.clone() for key, v in batch.items()}
+        out = call(fn, net, optimizer, batch, k)
+        after = [p.detach().clone() for p in net.parameters()]
+        buffers = [b.detach().clone() for b in net.buffers()]
+        where = f"with {'Adam' if opt == 'adam' else 'SGD'} and k = {k}"
+        if any(not torch.equal(given[key], batch[key]) for key in given):
+            raise Mistake("your step changed the batch it was given; leave the data alone")
+        if _close(after, before):
+            raise Mistake(f"{where} the weights did not move: call optimizer.step() once, after the loop")
+        right_params, right_buffers, right_loss = _variant(seed, opt, k, "right")
+        if not _close(after, right_params):
+            for kind, message in _WRONG:
+                if _close(after, _variant(seed, opt, k, kind)[0]):
+                    raise Mistake(f"{where}: {message}")
+            raise Mistake(f"{where} the weights differ from one step on the summed gradients of the k strided "
+                          "micro-batches: zero_grad once, then for each j: forward, loss / k, backward; then step")
+        if not _close(buffers, right_buffers):
+            raise Mistake("the weights are right but BatchNorm's running statistics are not: one forward pass per "
+                          "micro-batch, in train mode")
+        try:
+            value = float(out)
+        except (TypeError, ValueError):
+            raise Mistake(f"return the loss as a number; you returned {out!r:.60}") from None
+        if not math.isclose(value, right_loss, rel_tol=1e-4):
+            hint = f" (k = {k} times the mean: divide each micro-batch's loss by k)" if math.isclose(
+                value, right_loss * k, rel_tol=1e-4) else ""
+            raise Mistake(f"{where} you return {value:.4f}; the batch's loss, the mean of the k micro-batches' "
+                          f"losses, is {right_loss:.4f}{hint}")
+    return ("With Adam and with SGD, k = 2 and 4: one step on the summed gradients of the strided micro-batches, "
+            "each loss divided by k, BatchNorm's statistics as k forward passes leave them, and the batch's mean loss "
+            "returned: minipose.train.train_step(..., accumulate=k) exactly.")
 
 
 q2 = Exercise(
-    "11.2", "the bytes of a heatmap volume", "my_volume_bytes", _check_volume_bytes,
+    "11.2", "one step over k micro-batches", "my_accumulate_step", _check_accumulate_step,
     hints=[
-        "The head's output is batch x (joint_num * depth_dim) x height x width numbers. How many bytes is one number "
-        "of each dtype?",
-        "torch.finfo(dtype).bits // 8 bytes per number: 4 for float32, 2 for float16 and bfloat16, 8 for float64.",
-    ],
-)
-
-
-# --- 11.3: fold a BatchNorm ------------------------------------------------------------------------------------------
-
-def _conv_bn(seed: int, bias: bool, eps: float):
-    g = torch.Generator().manual_seed(seed)
-    conv = nn.Conv2d(4, 4, 3, padding=1, bias=bias)  # as many in as out channels: a wrong axis would fit the shape
-    bn = nn.BatchNorm2d(4, eps=eps)
-    with torch.no_grad():
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
-        if bias:
-            conv.bias.copy_(torch.randn(4, generator=g))
-        bn.weight.copy_(torch.rand(4, generator=g) + 0.5)
-        bn.bias.copy_(torch.randn(4, generator=g))
-        bn.running_mean.copy_(torch.randn(4, generator=g))
-        bn.running_var.copy_(torch.rand(4, generator=g) * 3 + 0.2)
-    return conv.eval(), bn.eval()
-
-
-def _forbidden(what: str):
-    def refuse(*args, **kwargs):
-        raise Mistake(f"you called {what}: this exercise asks for the arithmetic itself (scale, weight, bias), "
-                      "without torch's fusion helpers")
-    return refuse
-
-
-def _check_fold(fn) -> str:
-    import torch.nn.utils.fusion as fusion
-
-    for seed, bias, eps in [(0, False, 1e-5), (1, True, 1e-5), (2, True, 0.5)]:
-        conv, bn = _conv_bn(seed, bias, eps)
-        fused = fuse_conv_bn_eval(conv, bn)
-        saved = fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights
-        fusion.fuse_conv_bn_eval = _forbidden("fuse_conv_bn_eval")  # the student's answer may not lean on them
-        fusion.fuse_conv_bn_weights = _forbidden("fuse_conv_bn_weights")
-        try:
-            with torch.no_grad():
-                got = call(fn, conv, bn)
-        finally:
-            fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights = saved
-        what = f"a convolution {'with' if bias else 'without'} a bias, BatchNorm eps {eps}"
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Mistake(f"return two tensors, (weight, bias); you returned {type(got).__name__}")
-        weight, b = got
-        if b is None:
-            raise Mistake(f"for {what}: return a bias too: the folded convolution needs one even when conv had none "
-                          "(beta - scale x mean)")
-        try:
-            weight = torch.as_tensor(weight, dtype=torch.float64).detach()
-            b = torch.as_tensor(b, dtype=torch.float64).detach()
-        except (TypeError, ValueError, RuntimeError):
-            raise Mistake("return (weight, bias) as tensors") from None
-        if weight.shape != conv.weight.shape or b.shape != (4,):
-            raise Mistake(f"the weight must keep conv.weight's shape {tuple(conv.weight.shape)} and the bias be one "
-                          f"number per output channel, (4,); yours are {tuple(weight.shape)} and {tuple(b.shape)}")
-        w_ok = torch.allclose(weight, fused.weight.double(), rtol=1e-5, atol=1e-6)
-        b_ok = torch.allclose(b, fused.bias.double(), rtol=1e-5, atol=1e-6)
-        if w_ok and b_ok:
-            continue
-        with torch.no_grad():
-            var, mean, gamma, beta = (t.double() for t in (bn.running_var, bn.running_mean, bn.weight, bn.bias))
-            cb = conv.bias.double() if bias else torch.zeros(4, dtype=torch.float64)
-            scale = gamma / torch.sqrt(var + bn.eps)
-            cw = conv.weight.double()
-        close = lambda t, ref: torch.allclose(t, ref, rtol=1e-5, atol=1e-6)
-        weight_mistakes = [
-            (cw * (gamma / (var + bn.eps))[:, None, None, None], "you divided by the variance: divide by the standard "
-                                                                 "deviation, sqrt(running_var + eps)"),
-            (cw * (gamma / torch.sqrt(var))[:, None, None, None], "you left out eps: BatchNorm divides by "
-                                                                  "sqrt(running_var + eps)"),
-            (cw * scale[None, :, None, None], "you scaled the input channels: BatchNorm scales each *output* channel, "
-                                              "the weight's first axis (scale[:, None, None, None])"),
-            (cw / torch.sqrt(var + bn.eps)[:, None, None, None], "you left out gamma (bn.weight) in the scale"),
-            (cw * (gamma / (torch.sqrt(var) + bn.eps))[:, None, None, None], "you added eps outside the square root: "
-                                                                             "BatchNorm divides by sqrt(var + eps)"),
-        ]
-        if not w_ok:
-            for value, sentence in weight_mistakes:
-                if close(weight, value):
-                    raise Mistake(f"for {what}: {sentence}")
-            raise Mistake(f"for {what}, your weight is not conv.weight x gamma / sqrt(var + eps) per output channel")
-        bias_mistakes = [
-            (cb * scale - mean + beta, "you subtracted the running mean after scaling: the mean is subtracted "
-                                       "before, so it is scaled too: (conv_bias - mean) x scale + beta"),
-            ((cb - mean) * scale, "you left out beta (bn.bias)"),
-            (-mean * scale + beta, "you dropped the convolution's own bias: it goes through the BatchNorm too"),
-            ((cb + mean) * scale + beta, "you added the running mean: BatchNorm subtracts it"),
-            (cb - mean * scale + beta, "the convolution's bias must be scaled too: (conv_bias - mean) x scale + beta"),
-        ]
-        for value, sentence in bias_mistakes:
-            if close(b, value):
-                raise Mistake(f"for {what}: {sentence}")
-        raise Mistake(f"for {what}, your bias is not (conv_bias - running_mean) x scale + beta")
-    return ("Equals torch.nn.utils.fusion.fuse_conv_bn_eval with and without a convolution bias and with a large "
-            "eps, where a forgotten eps shows.")
-
-
-q3 = Exercise(
-    "11.3", "fold a BatchNorm by hand", "my_fold", _check_fold,
-    hints=[
-        "In eval mode, bn(y) = gamma (y - mean) / sqrt(var + eps) + beta for each channel: a scale and a shift. Put "
-        "conv(x) = W * x + b in for y.",
-        "scale = bn.weight / sqrt(bn.running_var + bn.eps); weight = conv.weight * scale[:, None, None, None]; "
-        "bias = (conv_bias - bn.running_mean) * scale + bn.bias, with conv_bias = 0 when conv has none.",
-    ],
-)
-
-
-# --- 11.4: soft-argmax's gradient ------------------------------------------------------------------------------------
-
-def _forbidden_autograd(*args, **kwargs):
-    raise Mistake("you used autograd (backward or torch.autograd.grad): write the gradient from the formula, "
-                  "g * p_i * (i - x_hat)")
-
-
-def _check_grad(fn) -> str:
-    for seed, n, g in [(0, 7, 1.0), (1, 12, -2.5), (2, 5, 0.3)]:
-        gen = torch.Generator().manual_seed(seed)
-        logits = torch.randn(n, generator=gen, dtype=torch.float64) * 2
-        leaf = logits.clone().requires_grad_()
-        x_hat = (torch.softmax(leaf, 0) * torch.arange(n, dtype=torch.float64)).sum()
-        (want,) = torch.autograd.grad(x_hat * g, leaf)
-        saved = torch.autograd.grad, torch.Tensor.backward
-        torch.autograd.grad = _forbidden_autograd  # the formula, by hand: autograd would make the exercise empty
-        torch.Tensor.backward = _forbidden_autograd
-        try:
-            got = call(fn, logits.clone(), g)
-        finally:
-            torch.autograd.grad, torch.Tensor.backward = saved
-        try:
-            got = torch.as_tensor(got, dtype=torch.float64).detach()
-        except (TypeError, ValueError, RuntimeError):
-            raise Mistake(f"return a tensor of the logits' shape; you returned {type(got).__name__}") from None
-        if got.shape != want.shape:
-            raise Mistake(f"return one gradient per logit, shape {tuple(want.shape)}; yours is {tuple(got.shape)}")
-        if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
-            continue
-        p = torch.softmax(logits, 0)
-        i = torch.arange(n, dtype=torch.float64)
-        xh = (p * i).sum()
-        wrong = [
-            (g * p * i, "you left out - x_hat: the softmax's normaliser also depends on every logit, which gives "
-                        "p_i (i - x_hat), not p_i i"),
-            (g * (i - xh), "you left out the factor p_i: d x_hat / d logit_i = p_i (i - x_hat)"),
-            (-g * p * (i - xh), "your gradient has the wrong sign: raising logit_i pulls x_hat towards i"),
-            (p * (i - xh), "you left out g, the gradient arriving at x_hat: multiply by it (the chain rule)"),
-            (g * torch.exp(logits) * (i - xh), "you used exp(logits) unnormalised: use p = softmax(logits)"),
-        ]
-        for value, sentence in wrong:
-            if torch.allclose(got, value, rtol=1e-6, atol=1e-9):
-                raise Mistake(sentence)
-        raise Mistake(f"for {n} logits (seed {seed}) and g = {g}, your gradient differs from autograd's by up to "
-                      f"{(got - want).abs().max():.3g}")
-    return "Equals autograd's gradient of sum_i softmax(logits)_i * i, for three sets of logits and upstream gradients."
-
-
-q4 = Exercise(
-    "11.4", "soft-argmax's gradient by hand", "my_soft_argmax_grad", _check_grad,
-    hints=[
-        "d p_j / d logit_i = p_j (delta_ij - p_i). Sum x_j times that over j.",
-        "The result is g * p_i * (i - x_hat), with p = softmax(logits) and x_hat = sum_i p_i i.",
+        "zero_grad once; then for j in range(k): part = {key: v[j::k] for key, v in batch.items()}, the loss of "
+        "that part divided by k, backward(); after the loop one optimizer.step().",
+        "backward() adds to .grad, so k backward passes of loss / k leave the gradient of the mean over all k parts, "
+        "the gradient of the whole batch. Return the sum of the k (loss / k).item().",
     ],
 )
 
 
 # --- questions -------------------------------------------------------------------------------------------------------
 
-q5 = Question(
-    "11.5", "parameters against FLOPs",
-    hints=["A convolution's weights are used once per output pixel. How many output pixels does layer4 have, and how "
-           "many does the head's last convolution have?"],
-    answer=("A convolution's parameters are in_channels x out_channels x kh x kw, whatever the picture's size; its "
-            "FLOPs are that times 2 x the output pixels. layer4 works on 8 x 8 maps at 256 x 256 input (64 pixels), "
-            "so its 15 million weights are each used 64 times; the head's last 1x1 convolution has only 0.3 million "
-            "weights, but used at 64 x 64 = 4096 pixels. Parameters tell the size of a checkpoint and of the "
-            "optimiser's state; FLOPs and the bytes moved tell the time."),
+q3 = Question(
+    "11.3", "why does the learning rate drop, and why so late?",
+    hints=["Look at a run's log.jsonl just after a step epoch of lr_dec_epoch.",
+           "Adam's step size is about lr per weight, whatever the gradient's size. What does a fixed step size do "
+           "near a minimum, with gradients that change from batch to batch?"],
+    answer="Adam moves every weight by roughly lr per step, whatever the size of its gradient. Far from a good "
+           "solution that is what we want: big, fast steps. Near one, each batch's gradient points somewhere a little "
+           "different (the noise of a 32-crop sample), so steps of the same size make the weights wander around "
+           "the minimum instead of settling in it; the loss stops falling. Dividing lr by 10 shrinks the wandering "
+           "tenfold, and the loss drops at once (the kink in a training curve right after a step epoch). Doing it "
+           "early would slow everything that came after: the paper keeps 1e-3 for 17 of its 25 epochs, while the "
+           "loss is still falling, and takes the two smaller steps only for the last 8.",
 )
 
-q6 = Question(
-    "11.6", "why BatchNorm is folded only for inference",
-    hints=["In training mode, which mean and variance does BatchNorm use?"],
-    answer=("In training mode BatchNorm normalises with the mean and variance of the current batch, which change with "
-            "every batch (and it updates its running averages), so it is not a fixed per-channel affine map and "
-            "cannot be baked into constant weights. In eval mode it uses the running statistics: constants, so "
-            "scale and shift fold into the convolution exactly. Folding also drops BatchNorm's parameters, which "
-            "training needs to learn."),
+q4 = Question(
+    "11.4", "BatchNorm in train and in eval mode",
+    hints=["Run the same crop through the network in train mode alone, and in train mode with 31 other crops."],
+    answer="In train mode BatchNorm normalises each channel with the mean and variance of the current batch, and "
+           "nudges its running averages towards them (momentum 0.1). In eval mode it uses those running averages. "
+           "So in train mode one crop's output depends on the other crops of its batch, and a batch of one has no "
+           "variance at all; a prediction must not depend on what else is being predicted, hence net.eval() for "
+           "evaluation and inference. Forgetting net.train() afterwards trains with frozen statistics that no longer "
+           "fit the changing weights; forgetting net.eval() gives evaluation numbers that change with the batch "
+           "size and, through the running averages, alters the model by merely evaluating it.",
+)
+
+q5 = Question(
+    "11.5", "what does the flat-2D baseline prove?",
+    hints=["Which error is left when every joint is at its right pixel but at the root's depth?"],
+    answer="The flat-2D baseline puts every joint exactly at its true pixel, so its whole error comes from depth: "
+           "each joint sits at the pelvis's depth. A network that learnt 2D perfectly but no depth scores that "
+           "number. Beating it (while also predicting 2D imperfectly) is only possible if the network has learnt "
+           "how far in front of or behind the pelvis each joint is, from a single picture. Beating the mean pose "
+           "shows less: the mean pose knows nothing about the picture, so a network that merely finds where the "
+           "limbs are in 2D beats it without any depth.",
 )
