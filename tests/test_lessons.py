@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import gather  # noqa: E402
 
 LESSONS = gather.lesson_paths()
+APPENDICES = gather.appendix_paths()
 
 
 def test_package_matches_lessons():
@@ -95,7 +96,7 @@ def test_every_generated_module_has_a_lesson_and_the_numbering_is_dense():
         assert first.startswith("# Written directly, not generated"), name
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LESSONS + APPENDICES, ids=lambda p: p.name)
 def test_stored_outputs_come_from_a_clean_run(path):
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     counts = [c["execution_count"] for c in cells]
@@ -128,6 +129,37 @@ def test_lesson_shape_and_summary(path):
     if number:
         assert "draw_overview(mark=" in "".join(maps[-1]["source"]), "the map must mark the lesson's piece"
     assert any("## Exercises" in "".join(c["source"]) for c in cells[summary:])
+
+
+def test_appendices_are_marked_as_tooling_and_their_lessons_point_to_them():
+    """Tooling a beginner does not need sits in appendices A1, A2, ... after the lessons. Each says in its first cell
+    that it is tooling and which lesson it belongs to, and that lesson names it; the plan table in lesson 00 lists
+    every appendix."""
+    import re
+
+    assert [p.name[:2] for p in APPENDICES] == [f"A{k}" for k in range(1, len(APPENDICES) + 1)] and APPENDICES
+    plan = json.loads((ROOT / "lessons" / "00_overview.ipynb").read_text())
+    plan_text = "".join("".join(c["source"]) for c in plan["cells"] if c["cell_type"] == "markdown")
+    for path in APPENDICES:
+        cells = json.loads(path.read_text())["cells"]
+        first = "".join(cells[0]["source"])
+        assert first.startswith(f"# Appendix {path.name[:2]} — ") and "*Tooling, not the model" in first, first[:200]
+        owner = re.search(r"it belongs to lesson (\d\d)", first).group(1)
+        lesson = next(p for p in LESSONS if p.name.startswith(owner))
+        text = "".join("".join(c["source"]) for c in json.loads(lesson.read_text())["cells"])
+        assert f"appendix {path.name[:2]}" in text, f"{lesson.name} does not point to {path.name}"
+        assert f"| {path.name[:2]} |" in plan_text, f"lesson 00's plan lacks {path.name}"
+        assert "from lesson_setup import device" in "".join(cells[1]["source"])
+
+
+def test_lesson_size():
+    """One idea per lesson: at most about 300 lines of code (solutions and instructor cells included) and 2000 words
+    of text."""
+    for path in LESSONS:
+        cells = json.loads(path.read_text())["cells"]
+        code = sum(len("".join(c["source"]).splitlines()) for c in cells if c["cell_type"] == "code")
+        words = sum(len("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
+        assert code <= 330 and words <= 2000, f"{path.name}: {code} lines of code, {words} words"
 
 
 def test_first_cell_stops_with_readmes_command_when_minipose_is_missing():

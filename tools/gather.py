@@ -56,6 +56,16 @@ def lesson_paths(root: Path = ROOT) -> list[Path]:
     return sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb"))
 
 
+def appendix_paths(root: Path = ROOT) -> list[Path]:
+    """The appendices (tooling a lesson only uses), in order: lessons/A1_*.ipynb, lessons/A2_*.ipynb, ..."""
+    return sorted((root / "lessons").glob("A[0-9]_*.ipynb"))
+
+
+def source_paths(root: Path = ROOT) -> list[Path]:
+    """Every notebook that may export code: the numbered lessons, then the appendices (their cells come last)."""
+    return lesson_paths(root) + appendix_paths(root)
+
+
 def exported_cells(notebook: Path) -> list[tuple[str, str]]:
     """(module path, code without the marker line) for each export cell of a notebook."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -76,7 +86,7 @@ def gathered_modules(root: Path = ROOT) -> dict[str, str]:
     """Module path -> the text the lessons say it must have."""
     parts: dict[str, list[str]] = {}
     sources: dict[str, list[str]] = {}
-    for notebook in lesson_paths(root):
+    for notebook in source_paths(root):
         for module, code in exported_cells(notebook):
             parts.setdefault(module, []).append(code)
             name = f"lessons/{notebook.name}"
@@ -120,7 +130,7 @@ def hand_edits(root: Path = ROOT) -> list[str]:
     """One message per generated module whose code no longer matches the digest gather recorded in it."""
     wanted = gathered_modules(root)
     owners = {module: [] for module in wanted}
-    for notebook in lesson_paths(root):
+    for notebook in source_paths(root):
         for module, _ in exported_cells(notebook):
             if f"lessons/{notebook.name}" not in owners[module]:
                 owners[module].append(f"lessons/{notebook.name}")

@@ -110,7 +110,8 @@ def student_notebook(path: Path) -> tuple[dict, dict[str, str]]:
 def wanted_files(root: Path = ROOT) -> dict[Path, str]:
     """Every file this script writes -> its text."""
     files, solutions = {}, {}
-    for path in sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb")):
+    lessons = root / "lessons"
+    for path in sorted(lessons.glob("[0-9][0-9]_*.ipynb")) + sorted(lessons.glob("A[0-9]_*.ipynb")):
         nb, found = student_notebook(path)
         files[root / "student" / path.name] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         solutions.update(found)

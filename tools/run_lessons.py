@@ -1,7 +1,7 @@
 """Re-execute every lesson in place, top to bottom, so the stored outputs are real.
 
     python tools/run_lessons.py              # all lessons
-    python tools/run_lessons.py 03 05        # only lessons whose number is given
+    python tools/run_lessons.py 03 05 A1     # only lessons (and appendices) whose number is given
 
 It first checks that the package matches the lessons (run `python tools/gather.py` after editing a lesson),
 because later lessons import what earlier ones built. Use the pinned environment (constraints.txt) so the
@@ -17,7 +17,7 @@ import nbformat
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gather import ROOT, differences, lesson_paths  # noqa: E402
+from gather import ROOT, differences, source_paths  # noqa: E402
 
 
 def main(selected: list[str]) -> int:
@@ -25,7 +25,7 @@ def main(selected: list[str]) -> int:
     if problems:
         print("minipose/ is stale: run `python tools/gather.py` first.\n" + "\n".join(problems), file=sys.stderr)
         return 1
-    for path in lesson_paths():
+    for path in source_paths():
         if selected and path.name[:2] not in selected:
             continue
         nb = nbformat.read(path, as_version=4)
