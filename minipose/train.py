@@ -1,4 +1,5 @@
-# Written directly, not generated: tools/gather.py leaves this module alone. Lesson 11 shows its key parts.
+# Written directly, not generated: tools/gather.py leaves this module alone. It assembles lesson 11's pieces
+# (minipose.steps: train_step, learning_rate, evaluate) into the training command.
 """Train PoseNet on the official Human3.6M layout (synthetic or real): `python -m minipose.train`.
 
     python -m minipose.train --preset cpu                       # a 2-core laptop: ResNet-18, 64 × 64 crops
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -33,8 +33,9 @@ from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.infer import flip_test, output_to_camera, root_depth_prior
 from minipose.metrics import mpjpe  # noqa: F401 - lesson 11 and tools/ship_weights.py take it from here
-from minipose.posenet import coord_l1_loss, get_pose_net
+from minipose.posenet import get_pose_net
 from minipose.skeleton import FLIP_PAIRS, JOINT_NUM
+from minipose.steps import evaluate, learning_rate, train_step  # lesson 11 writes these three pieces
 
 # Named settings. "paper" is the paper's Config; "cpu" is small enough to learn on two CPU cores in minutes.
 PRESETS: dict[str, dict] = {
@@ -50,11 +51,6 @@ def preset_config(name: str) -> Config:
     if name not in PRESETS:
         raise ValueError(f"no preset {name!r}; the presets are {', '.join(sorted(PRESETS))}")
     return dataclasses.replace(Config(), **PRESETS[name]["config"])
-
-
-def learning_rate(config: Config, epoch: int) -> float:
-    """The official schedule: lr, divided by lr_dec_factor once for every epoch in lr_dec_epoch reached."""
-    return config.lr / config.lr_dec_factor ** sum(epoch >= e for e in config.lr_dec_epoch)
 
 
 def predict_cam(net, loader, config: Config, device, flip: bool = False, exact: bool = True,
@@ -135,24 +131,6 @@ def _last_snapshot(out: Path) -> Path | None:
     return snaps[-1] if snaps else None
 
 
-def train_step(model, optimizer, batch: dict, device="cpu", accumulate: int = 1) -> float:
-    """One optimisation step on a batch from PoseDataset; returns its loss (the mean per-joint L1, a float).
-
-    With accumulate=k the batch is cut into k strided micro-batches whose gradients add up before the one step.
-    """
-    model.train()  # BatchNorm: the batch's own statistics, and its running averages updated
-    optimizer.zero_grad(set_to_none=True)  # PyTorch adds gradients up: clear the last step's first
-    step_loss = 0.0
-    for j in range(accumulate):
-        part = {k: batch[k][j::accumulate].to(device) for k in ("img", "joint_img", "joint_vis", "have_depth")}
-        target = {"coord": part["joint_img"], "vis": part["joint_vis"], "have_depth": part["have_depth"]}
-        loss = coord_l1_loss(model(part["img"]), target).mean() / accumulate
-        loss.backward()  # gradients of this micro-batch, added to .grad
-        step_loss += loss.item()
-    optimizer.step()  # Adam: every weight moves by about lr, against its gradient
-    return step_loss
-
-
 def mirror_crops(batch: dict, config: Config, which: torch.Tensor) -> dict:
     """The batch with the crops where `which` (a bool mask) is True mirrored left-right, their targets with them.
 
@@ -191,7 +169,7 @@ class InMemory(torch.utils.data.Dataset):
 def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | None = None, seed: int = 0,
           resume: bool = False, workers: int = 2, sync_bn: bool = False, augment: bool = True,
           accumulate: int = 1, occlusion: bool = True, in_memory: bool = False, mirror: bool = False,
-          progress: bool = True) -> tuple[torch.nn.Module, list[dict]]:
+          progress: bool = True, snapshots: bool = True) -> tuple[torch.nn.Module, list[dict]]:
     """Train on the layout at `data`, write snapshots and log.jsonl into `out`; return the network and the log.
 
     accumulate=k splits each process's batch into k strided micro-batches (items 0, k, 2k, … then 1, k+1, …), each
@@ -205,6 +183,8 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
 
     mirror=True mirrors a random half of every batch of plain crops (`mirror_crops`): twice the different pictures
     for the cost of none. Augmented crops are mirrored by the augmentation already; then it does nothing.
+
+    snapshots=False writes no checkpoint (a short demonstration, as in lesson 11); the log is written either way.
     """
     rank, world, device = _distributed()
     out = Path(out)
@@ -291,12 +271,13 @@ def train(config: Config, data, out, *, pretrained: bool = False, epochs: int | 
                 bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
         seconds = time.perf_counter() - started
         if rank == 0:
-            pred, true = predict_cam(net, test_loader, config, device)
-            record = {"epoch": epoch, "lr": lr, "loss": total / max(1, seen // world), "mpjpe_mm": mpjpe(pred, true),
+            record = {"epoch": epoch, "lr": lr, "loss": total / max(1, seen // world),
+                      "mpjpe_mm": evaluate(net, test_loader, config, device),
                       "images_per_s": seen / seconds, "seconds": seconds,
                       "baseline_mean_pose_mm": base["mean_pose"], "baseline_flat_2d_mm": base["flat_2d"]}
             records.append(record)
-            save_checkpoint(str(out / f"snapshot_{epoch}.pth.tar"), net, optimizer, epoch)
+            if snapshots:
+                save_checkpoint(str(out / f"snapshot_{epoch}.pth.tar"), net, optimizer, epoch)
             _write_log(log_path, records)
             if progress:
                 print(f"epoch {epoch}: loss {record['loss']:.3f}, held-out MPJPE {record['mpjpe_mm']:.1f} mm "

@@ -88,7 +88,7 @@ def test_every_generated_module_has_a_lesson_and_the_numbering_is_dense():
     assert numbers == list(range(len(numbers))) and len(numbers) >= 8
     modules = gather.gathered_modules()
     assert set(modules) == {f"minipose/{m}.py" for m in
-                            ["config", "blocks", "checks", "stages", "backbone", "head", "integral", "posenet", "checkpoint",
+                            ["config", "blocks", "checks", "stages", "backbone", "head", "integral", "posenet", "checkpoint", "steps",
                              "skeleton", "camera", "data", "infer", "metrics", "plot", "fast"]}
     # Modules written directly say so in their first line (gather leaves them alone).
     for name in ("h36m", "synth", "train", "bench", "diagrams"):

@@ -17,6 +17,7 @@ from minipose import Config
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.posenet import coord_l1_loss, get_pose_net
+from minipose.steps import evaluate
 from minipose.train import learning_rate, mirror_crops, preset_config, train
 
 SAMPLE = ROOT / "data" / "synth_sample"
@@ -267,6 +268,14 @@ def test_shipped_weights_load_and_score_what_training_json_records():
     assert sample["people"] == len(records)
     assert np.mean(errors) == pytest.approx(sample["mpjpe_mm"], abs=1.0)
     assert np.mean(errors) < sample["baseline_flat_2d_mm"]
+    # Lesson 11's evaluate, which the training command logs every epoch, gives the figure recomputed here.
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    assert evaluate(net, loader, config) == pytest.approx(np.mean(errors), abs=1e-4)  # 0.1 micrometre
+
+
+def test_a_run_without_snapshots_writes_only_its_log(tmp_path):
+    _, log = train(TINY, SAMPLE, tmp_path, epochs=1, workers=0, progress=False, snapshots=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["log.jsonl"] and len(log) == 1
 
 
 def test_the_cpu_preset_is_the_configuration_the_shipped_weights_were_trained_with():
