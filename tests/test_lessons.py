@@ -176,3 +176,15 @@ def test_first_cell_stops_with_readmes_command_when_minipose_is_missing():
         result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, cwd=path.parent)
         assert result.returncode != 0, path.name
         assert "cannot import 'minipose'" in result.stderr and command in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_a_figure_comes_before_the_code(path):
+    """A figure before the code it explains: in every lesson the first drawn figure comes before the first cell
+    that writes the package (`#| export`), or, in a lesson that writes none, before the first exercise."""
+    cells = json.loads(path.read_text())["cells"]
+    figures = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+               and any("image/png" in out.get("data", {}) for out in c["outputs"])]
+    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+            and ("".join(c["source"]).startswith("#| export") or "".join(c["source"]).startswith("# Exercise "))]
+    assert figures and figures[0] < code[0], f"{path.name}: first figure at cell {figures[:1]}, code at {code[0]}"
