@@ -32,7 +32,7 @@ from minipose.config import Config, pick_device
 from minipose.data import PoseDataset
 from minipose.h36m import Human36M
 from minipose.infer import flip_test, output_to_camera, root_depth_prior
-from minipose.metrics import mpjpe  # noqa: F401 - lesson 11 and tools/ship_weights.py take it from here
+from minipose.metrics import mpjpe  # noqa: F401 - tools/ship_weights.py takes it from here
 from minipose.posenet import get_pose_net
 from minipose.skeleton import FLIP_PAIRS, JOINT_NUM
 from minipose.steps import evaluate, learning_rate, train_step  # lesson 11 writes these three pieces

@@ -1,4 +1,4 @@
-"""Lesson 08's data side: skeleton, camera, boxes, crops, targets, the file-layout reader and its errors.
+"""The data side of lessons 08-10: skeleton, camera, boxes, crops, targets, the file-layout reader and its errors.
 
 References are written here, independently of the package: hand-computed numbers, an affine solved from three
 point pairs (as OpenCV's getAffineTransform does), bilinear sampling in plain numpy, and a fixture written by hand
