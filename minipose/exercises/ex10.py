@@ -5,21 +5,8 @@ import numpy as np
 
 from minipose.data import crop_affine, flip_joint_img
 from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises.ex09 import _as_array  # the same reading of an answer as lesson 09's checks
 from minipose.skeleton import FLIP_PAIRS, JOINTS_NAME
-
-
-def _fmt(values) -> str:
-    return "[" + ", ".join(f"{float(v):.1f}" for v in values) + "]"
-
-
-def _as_array(value, what: str) -> np.ndarray:
-    """The student's result as a float64 numpy array, or a Mistake saying what it was instead."""
-    if value is None:
-        raise Mistake(f"{what} is None: return a numpy array")
-    try:
-        return np.array(value, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - anything that is not a list of numbers, explained below
-        raise Mistake(f"{what} is a {type(value).__name__}, not an array of numbers ({value!r:.40})") from None
 
 
 # --- 10.1: flip_joint_img ----------------------------------------------------------------------------------------

@@ -1,21 +1,12 @@
 """Exercises of lesson 15, a faster network for inference (written directly, not generated)."""
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from minipose.exercises import Exercise, Mistake, Question, call
 
-
-def _number(got, what: str) -> float:
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Mistake(f"return {what} as one number; you returned {type(got).__name__}")
-    return float(got)
 
 # --- 15.1: fold a BatchNorm ------------------------------------------------------------------------------------------
 
