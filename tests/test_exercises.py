@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from minipose.exercises import Exercise, exercises, lesson
+from minipose.exercises import Exercise, Prediction, exercises, lesson
 
 sys.path.insert(0, str(ROOT / "tools"))
 import grade  # noqa: E402
@@ -73,10 +73,14 @@ def test_student_version_hides_every_solution(solved):
     for cell in cells_of(student):
         assert "instructor" not in cell.get("metadata", {}).get("tags", [])
         assert not cell.get("outputs") and cell.get("execution_count") is None
-    numbers = [ex.number for ex in exercises(solved.name[:2])]
+    found = exercises(solved.name[:2])
+    numbers = [ex.number for ex in found]
     code = "\n".join(source(c) for c in cells_of(student))
-    for number in numbers:
-        assert f'raise NotImplementedError("Exercise {number}")' in code
+    for ex in found:
+        if isinstance(ex, Prediction):  # a value: its stub is `name = ...`, which the check calls not attempted
+            assert f"{ex.answer_name} = ...  # YOUR PREDICTION HERE" in code
+        else:
+            assert f'raise NotImplementedError("Exercise {ex.number}")' in code
     assert len(re.findall(r"### BEGIN SOLUTION", solved.read_text())) >= len(numbers)
 
 
@@ -157,7 +161,13 @@ def graded(tmp_path_factory):
     first["source"] = "# Exercise 05.1 (first try)\ndef my_soft_argmax(heatmaps, joint_num, depth_dim):\n    return 0"
     cells.insert(i, first)
     cells[i + 1], cells[i + 2] = cells[i + 2], cells[i + 1]  # the check cell now runs before the final answer
-    for name, nb in [("partial", partial), ("wrong", wrong), ("mangled", mangled)]:
+    cheat = copy.deepcopy(blank05)  # 05.1 handed the package's own soft-argmax, through a helper
+    cells = cheat["cells"]
+    cells[_answer_cell(cells, "05.1")]["source"] = (
+        "# Exercise 05.1: soft-argmax from scratch\nimport minipose\n\ndef _mine(h, j, d):\n"
+        "    return minipose.soft_argmax(h, j, d)\n\ndef my_soft_argmax(heatmaps, joint_num, depth_dim):\n"
+        "    return _mine(heatmaps, joint_num, depth_dim)")
+    for name, nb in [("partial", partial), ("wrong", wrong), ("mangled", mangled), ("cheat", cheat)]:
         (folder / name).mkdir()
         # Renamed, as students do: the lesson comes from the notebook's metadata.
         (folder / name / f"{name} soft-argmax (1).ipynb").write_text(json.dumps(nb))
@@ -183,7 +193,7 @@ def test_grading_gives_the_expected_table(graded, capsys):
     out, _ = graded
     table = _table(out)
     numbers = [ex.number for path in GRADED for ex in exercises(path.name[:2])]
-    assert set(table) == {"solved", "blank", "partial", "wrong", "mangled", "corrupt"}
+    assert set(table) == {"solved", "blank", "partial", "wrong", "mangled", "corrupt", "cheat"}
     assert all(table["solved"][n] == "passed" for n in numbers) and table["solved"]["passed"] == str(len(numbers))
     assert all(table["blank"][n] == "not attempted" for n in numbers)
     assert (table["partial"]["05.1"], table["partial"]["05.2"]) == ("passed", "not attempted")
@@ -193,7 +203,9 @@ def test_grading_gives_the_expected_table(graded, capsys):
     details = {(r[0], r[1]): r[3] for r in _rows(out.with_name("grades_details.csv"))}
     assert "x is exactly 1 too large (off by one)" in details[("wrong", "05.1")]
     assert "`argmax_3d` is not defined" in details[("mangled", "05.2")]
-    # Exercises of other lessons: the three students who sent only lesson 05 are missing them, and told so.
+    assert table["cheat"]["05.1"] == "failed"
+    assert "this calls minipose.soft_argmax: the exercise is to write it yourself" in details[("cheat", "05.1")]
+    # Exercises of other lessons: the students who sent only lesson 05 are missing them, and told so.
     for n in numbers:
         if not n.startswith("05."):
             assert table["partial"][n] == "missing"
@@ -261,6 +273,118 @@ def test_checks_never_raise_on_junk_answers(exercise):
         result = exercise.result(junk)
         assert result.status == "failed", (junk, result)
         assert result.message.startswith("not yet: ") and "the check itself failed" not in result.message
+
+
+def _ways_to_pass_the_reference(reference):
+    """The four ways a student hands in the package's own solution: as is, wrapped, subclassed (a class) or
+    called from a helper of their own (a function); and once more, hidden from a static reading of the code."""
+    def helper(*args, **kwargs):
+        return reference(*args, **kwargs)
+
+    def answer(*args, **kwargs):
+        return helper(*args, **kwargs)
+
+    def looked_up(*args, _module=reference.__module__, _name=reference.__name__, **kwargs):
+        import importlib  # the reference is nowhere in this code or its closure: only the run-time tripwire sees it
+        return getattr(importlib.import_module(_module), _name)(*args, **kwargs)
+
+    ways = [("as is", reference), ("wrapped", lambda *args, **kwargs: reference(*args, **kwargs)),
+            ("from a helper", answer), ("looked up by name", looked_up)]
+    if isinstance(reference, type):
+        ways.append(("subclassed", type("Mine", (reference,), {})))
+    return ways
+
+
+REFUSED = [(ex, dotted) for ex in ALL_EXERCISES for dotted in ex.refuses]
+
+
+@pytest.mark.parametrize("exercise,dotted", REFUSED, ids=lambda x: x if isinstance(x, str) else x.number)
+def test_no_check_passes_the_packages_own_solution(exercise, dotted):
+    """Each exercise names the package functions and classes that solve it; handed in any of four ways, each is
+    refused with a sentence that names it (status failed), and the lesson's solution still passes."""
+    from minipose.exercises import _resolve
+
+    reference = _resolve(dotted)
+    for way, answer in _ways_to_pass_the_reference(reference):
+        result = exercise.result(answer)
+        assert result.status == "failed", (way, result.message)
+        if way == "looked up by name" and "your code raised" in result.message:
+            continue  # the exercise's arguments do not fit the reference, so it never ran; it failed all the same
+        assert "the exercise is to write it yourself" in result.message, (way, result.message)
+        assert reference.__name__ in result.message, (way, result.message)
+
+
+@pytest.mark.parametrize("number,dotted", [("01.1", "minipose.blocks.Bottleneck"),
+                                           ("05.1", "minipose.integral.soft_argmax"),
+                                           ("06.1", "minipose.posenet.coord_l1_loss"),
+                                           ("09.1", "minipose.data.process_bbox"),
+                                           ("13.1", "minipose.metrics.mpjpe")])
+def test_the_run_time_tripwire_catches_a_reference_the_code_never_names(number, dotted):
+    """References that fit their exercise's arguments, looked up by strings: only the tripwire can see them."""
+    from minipose.exercises import _resolve
+
+    exercise = next(ex for ex in ALL_EXERCISES if ex.number == number)
+    way, answer = [w for w in _ways_to_pass_the_reference(_resolve(dotted)) if w[0] == "looked up by name"][0]
+    result = exercise.result(answer)
+    assert result.status == "failed" and "this calls minipose." in result.message, result.message
+
+
+def test_every_exercise_says_what_it_refuses_or_why_nothing():
+    """An exercise without a package reference to refuse is listed here, with the reason."""
+    nothing_in_the_package = {
+        "05.2": "the package has no hard 3D argmax",
+        "10.2": "the package never reads an augmentation back from an affine",
+        "11.2": "the package has no gradient-accumulation step",
+        "14.2": "the package has no byte count of a volume",
+    }
+    for exercise in ALL_EXERCISES:
+        if isinstance(exercise, Prediction):
+            assert not exercise.refuses  # a value, not code: nothing to refuse
+            continue
+        assert bool(exercise.refuses) != (exercise.number in nothing_in_the_package), exercise.number
+
+
+# Lessons whose predict-first question is still to be written (issue 26 lands lesson by lesson).
+PREDICTIONS_PENDING = {"00", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15"}
+
+
+@pytest.mark.parametrize("solved", SOLVED, ids=lambda p: p.name)
+def test_a_prediction_comes_before_the_cell_that_shows_it(solved):
+    """Each lesson asks for at least one checked prediction (NN.0) in its body, before the exercises section, and
+    keeps at least two checked exercises besides."""
+    number = solved.name[:2]
+    found = exercises(number)
+    predictions = [ex for ex in found if isinstance(ex, Prediction)]
+    assert len(found) - len(predictions) >= 2
+    if number in PREDICTIONS_PENDING:
+        assert not predictions, f"lesson {number} has its prediction now: take it off PREDICTIONS_PENDING"
+        return
+    assert predictions
+    cells = cells_of(solved)
+    section = next(i for i, c in enumerate(cells) if source(c).startswith("## Exercises"))
+    for ex in predictions:
+        answer = next(i for i, c in enumerate(cells) if source(c).startswith(f"# Exercise {ex.number}:"))
+        assert answer < section, f"{ex.number} is asked after the lesson has shown everything"
+        assert source(cells[answer + 1]).strip() == f"ex.{'q0'}.check({ex.answer_name})"
+
+
+def test_a_refused_reference_is_refused_inside_a_lesson_namespace_too():
+    """In a notebook the answer is defined in a cell (a file of the kernel's own): run the four ways through
+    exec with such a file name, as grading does."""
+    from minipose.exercises import ex05
+
+    code = ("import minipose\n"
+            "def my_soft_argmax(heatmaps, joint_num, depth_dim):\n"
+            "    return minipose.soft_argmax(heatmaps, joint_num, depth_dim)\n")
+    namespace = {}
+    exec(compile(code, "/tmp/ipykernel_1/123.py", "exec"), namespace)  # noqa: S102 - our own test code
+    result = ex05.q1.result(namespace["my_soft_argmax"])
+    assert result.status == "failed" and "this calls minipose.soft_argmax" in result.message
+    from minipose import Bottleneck
+    from minipose.exercises import ex01
+
+    result = ex01.q1.result(Bottleneck(64, 16))  # an instance instead of a class
+    assert result.status == "failed" and "this is an instance of minipose.Bottleneck" in result.message
 
 
 def test_a_broken_exercise_module_is_not_taken_for_a_lesson_without_exercises(monkeypatch):

@@ -52,6 +52,9 @@ def split_source(text: str) -> list[str]:
     return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
+PREDICTED = re.compile(r"^([A-Za-z_]\w*) =", re.MULTILINE)  # the names a top-level solution region assigns
+
+
 def strip_solution(text: str, where: str) -> tuple[str, str | None, str | None]:
     """(student text, solution text without markers, exercise number) of one cell."""
     if "### BEGIN SOLUTION" not in text and "### END SOLUTION" not in text:
@@ -68,7 +71,13 @@ def strip_solution(text: str, where: str) -> tuple[str, str | None, str | None]:
             if inside is not None:
                 raise SourceError(f"{where}: BEGIN SOLUTION inside another solution region")
             inside = begin.group(1)
-            student += [f"{inside}# YOUR CODE HERE", f'{inside}raise NotImplementedError("Exercise {number}")']
+            if inside:
+                student += [f"{inside}# YOUR CODE HERE", f'{inside}raise NotImplementedError("Exercise {number}")']
+            else:  # a prediction at the top level: `name = value` lines become `name = ...` (raising would stop Run All)
+                predicted = PREDICTED.findall(text.split(line, 1)[1].split("### END SOLUTION", 1)[0])
+                if not predicted:
+                    raise SourceError(f"{where}: a top-level solution region must assign the prediction (`name = ...`)")
+                student += [f"{name} = ...  # YOUR PREDICTION HERE" for name in predicted]
         elif END.match(line):
             if inside is None:
                 raise SourceError(f"{where}: END SOLUTION without BEGIN SOLUTION")

@@ -122,9 +122,11 @@ class Exercise:
     """
 
     def __init__(self, number: str, title: str, answer_name: str, checker: Callable[[Any], str],
-                 hints: list[str]) -> None:
+                 hints: list[str], refuses: tuple[str, ...] = ()) -> None:
         self.number, self.title, self.answer_name = number, title, answer_name
         self._checker, self._hints = checker, hints
+        self.refuses = tuple(refuses)  # dotted names of the package's own solutions: see _Refusals
+        self._refusals: _Refusals | None = None
 
     def __repr__(self) -> str:
         return f"Exercise {self.number}: {self.title} (define `{self.answer_name}`, then run .check({self.answer_name}))"
@@ -140,7 +142,24 @@ class Exercise:
         finally:
             torch.set_num_threads(threads)
 
+    def _refused(self, why: str) -> Result:
+        return Result(self.number, FAILED, f"not yet: {why}: the exercise is to write it yourself (torch, numpy "
+                                           "and helpers of your own are fine).")
+
     def _result(self, answer: Any) -> Result:
+        if self._refusals is None:
+            self._refusals = _Refusals(self.refuses)
+        try:
+            why = self._refusals.static(answer)
+        except Exception:  # noqa: BLE001 - an answer too odd to inspect is left to the run-time tripwire
+            why = None
+        if why:
+            return self._refused(why)
+        with _Tripwire(self._refusals) as wire:
+            result = self._run_checker(answer)
+        return self._refused(wire.found) if wire.found else result
+
+    def _run_checker(self, answer: Any) -> Result:
         try:
             verified = self._checker(answer)
             return Result(self.number, PASSED, f"passed. {verified}")
@@ -172,6 +191,22 @@ class Exercise:
             print(f"Solution to exercise {self.number}:\n\n{text}")
 
 
+class Prediction(Exercise):
+    """A number or a shape the student predicts before the cell that shows it: `ex.q0.check(my_prediction)`.
+
+    The answer cell is a plain assignment, `my_prediction = ...`; its student version keeps the `...` (Ellipsis),
+    which counts as not attempted. The checker compares the value with one the checker computes itself, and names
+    the slip behind the most likely wrong numbers.
+    """
+
+    def _run_checker(self, answer: Any) -> Result:
+        if answer is Ellipsis:
+            return Result(self.number, NOT_ATTEMPTED,
+                          f"not attempted yet: replace the `...` in `{self.answer_name} = ...` with your prediction, "
+                          "run that cell, then this one (before you run the cell that shows the answer).")
+        return super()._run_checker(answer)
+
+
 class Question:
     """An open question: no check, a hint and a worked answer on request."""
 
@@ -187,6 +222,179 @@ class Question:
 
     def answer(self) -> None:
         print(f"A worked answer to question {self.number}:\n\n{self._answer}")
+
+
+# --- refusing the package's own reference -----------------------------------------------------------------------
+# An exercise names the package functions and classes that solve it (`refuses=`). While its check runs the
+# student's answer, using one of them fails the check with a sentence, in four ways: the answer *is* the reference
+# (or a partial, bound method or instance of it), *subclasses* it, *names* it in its code or in a helper it calls,
+# or *calls* it at run time (seen by a trace hook, so a reference reached through other package code counts too).
+# The checker itself may still call minipose: only calls with the student's code on the stack are refused.
+
+class UsedReference(Mistake):
+    """The answer used the package's own solution of the exercise."""
+
+
+def _resolve(dotted: str) -> Any:
+    """'minipose.integral.soft_argmax' -> the object (the longest importable module, then attributes)."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _public_name(dotted: str, obj: Any) -> str:
+    """The shortest name a student would write: minipose.soft_argmax rather than minipose.integral.soft_argmax."""
+    if dotted.startswith("minipose."):
+        import minipose
+
+        name = dotted.rsplit(".", 1)[-1]
+        if getattr(minipose, name, None) is obj:
+            return f"minipose.{name}"
+    return dotted
+
+
+def _codes_of(obj: Any) -> set:
+    """The code objects that run when `obj` (a function or a class) is used."""
+    if isinstance(obj, type):
+        codes = set()
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)  # staticmethod, classmethod
+            if isinstance(value, property):
+                value = value.fget
+            if hasattr(value, "__code__"):
+                codes.add(value.__code__)
+        return codes
+    fn = getattr(obj, "__func__", obj)
+    return {fn.__code__} if hasattr(fn, "__code__") else set()
+
+
+class _Refusals:
+    """The references of one exercise, and the ways an answer can be caught using them."""
+
+    def __init__(self, dotted: tuple[str, ...]) -> None:
+        self.objects = [(_resolve(d), _public_name(d, _resolve(d))) for d in dotted]
+        self.codes = {code: name for obj, name in self.objects for code in _codes_of(obj)}
+
+    def _named(self, value: Any) -> str | None:
+        for obj, name in self.objects:
+            if value is obj:
+                return name
+        return None
+
+    def static(self, answer: Any) -> str | None:
+        """Why the answer uses a reference without running it, or None."""
+        import functools
+
+        inner = answer.func if isinstance(answer, functools.partial) else answer
+        inner = getattr(inner, "__func__", inner)  # a bound method
+        for candidate in (inner, getattr(inner, "__wrapped__", None)):
+            for obj, name in self.objects:
+                if candidate is obj or (hasattr(obj, "__code__") and getattr(candidate, "__code__", None)
+                                        is obj.__code__):
+                    return f"this is {name} itself"
+        for obj, name in self.objects:
+            if isinstance(obj, type):
+                if isinstance(answer, type) and issubclass(answer, obj):
+                    return f"this subclasses {name}"
+                if isinstance(answer, obj):
+                    return f"this is an instance of {name}"
+        return self._names_in(answer, seen=set(), depth=0)
+
+    def _names_in(self, thing: Any, seen: set, depth: int) -> str | None:
+        """Whether the student's code (functions, classes, helpers they call) names a reference."""
+        if depth > 4 or id(thing) in seen:
+            return None
+        seen.add(id(thing))
+        if isinstance(thing, type):
+            for base in thing.__mro__[1:]:
+                found = self._names_in(base, seen, depth + 1)
+                if found:
+                    return found
+            functions = [getattr(v, "__func__", v) for v in vars(thing).values()]
+            functions += [v.fget for v in vars(thing).values() if isinstance(v, property)]
+        else:
+            functions = [getattr(thing, "__func__", getattr(thing, "func", thing))]
+            if not hasattr(functions[0], "__code__") and hasattr(type(thing), "__call__") \
+                    and not isinstance(thing, type(lambda: 0)):
+                functions = [getattr(type(thing), "__call__", None)]  # an object with __call__
+        for fn in functions:
+            code = getattr(fn, "__code__", None)
+            if code is None or _library_file(code.co_filename):
+                continue
+            names, stack = set(), [code]
+            while stack:  # the function and every function or lambda nested in it
+                c = stack.pop()
+                names |= set(c.co_names) | set(c.co_freevars)
+                stack += [k for k in c.co_consts if hasattr(k, "co_names")]
+            values = [fn.__globals__.get(n) for n in names if n in fn.__globals__]
+            values += [cell.cell_contents for cell in (fn.__closure__ or ()) if _cell_full(cell)]
+            modules = [v for v in values if isinstance(v, type(sys))]
+            visited = {id(m) for m in modules}
+            while modules:  # minipose.integral.soft_argmax: follow attribute names through modules
+                module = modules.pop()
+                for n in names:
+                    value = getattr(module, n, None)
+                    if isinstance(value, type(sys)):
+                        if id(value) not in visited:
+                            visited.add(id(value))
+                            modules.append(value)
+                    elif value is not None:
+                        values.append(value)
+            for value in values:
+                name = self._named(value)
+                if name:
+                    return f"this calls {name}"
+            for value in values:  # a helper the student wrote (a function or a class of their own)
+                if callable(value) and not isinstance(value, type(sys)):
+                    found = self._names_in(value, seen, depth + 1)
+                    if found:
+                        return found
+        return None
+
+
+def _cell_full(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+class _Tripwire:
+    """A trace hook, set only while a check runs: records a reference entered with the student's code on the stack."""
+
+    def __init__(self, refusals: _Refusals) -> None:
+        self.codes, self.found, self._library = refusals.codes, None, {}
+
+    def _student(self, filename: str) -> bool:
+        if filename not in self._library:
+            self._library[filename] = _library_file(filename)
+        return not self._library[filename]
+
+    def __enter__(self):
+        self._previous, self._boundary = sys.gettrace(), sys._getframe(1)
+        sys.settrace(self._trace)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.settrace(self._previous)
+
+    def _trace(self, frame, event, arg):
+        if event == "call" and self.found is None and frame.f_code in self.codes:
+            caller = frame.f_back
+            while caller is not None and caller is not self._boundary:
+                if self._student(caller.f_code.co_filename):
+                    self.found = f"this calls {self.codes[frame.f_code]}"
+                    break
+                caller = caller.f_back
+        return self._previous(frame, event, arg) if self._previous else None
 
 
 def _show(result: Result) -> None:

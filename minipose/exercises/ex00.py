@@ -84,6 +84,7 @@ def _check_sizes(fn) -> str:
 
 q1 = Exercise(
     "00.1", "feature-map and heatmap sizes", "feature_and_heatmap_size", _check_sizes,
+    refuses=("minipose.backbone.ResNetBackbone", "minipose.head.HeadNet"),
     hints=[
         "Count the stride-2 steps of the backbone in the shape table: stem, max-pool, layer2, layer3, layer4. Then "
         "count the head's doublings.",
@@ -164,6 +165,7 @@ def _check_bin_to_mm(fn) -> str:
 
 q2 = Exercise(
     "00.2", "from a depth bin to millimetres", "bin_to_mm", _check_bin_to_mm,
+    refuses=("minipose.infer.bins_to_mm",),
     hints=[
         "z_bin / depth_dim is a fraction of the box (0 .. 1). Map it to -1 .. 1, then to millimetres.",
         "Read the sizes from the config (cfg.depth_dim, cfg.bbox_3d_shape[0]); the box spans half its depth on each "

@@ -1,205 +1,229 @@
-"""Exercises of lesson 01, residual blocks (written directly, not generated)."""
+"""Exercises of lesson 01, residual blocks (written directly, not generated).
+
+The lesson builds the post-activation blocks of ResNet (conv -> BN -> ReLU, a ReLU after the sum). Its exercises
+ask for what it does not print: the shape a strided block makes (predicted first), the *pre-activation* bottleneck
+of He et al.'s follow-up paper, and a bottleneck's parameter count as a formula. Their references live here.
+"""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call, describe_load_error
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 
 
-def _projection(cin: int, cout: int, stride: int) -> nn.Sequential:
-    """The projection shortcut make_layer builds: a strided 1x1 convolution and a BatchNorm."""
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+# --- 01.0: predict a strided block's output shape ----------------------------------------------------------------
+
+def _shape_of(answer) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(n) for n in answer)
+    except (TypeError, ValueError):
+        raise Mistake(f"give the shape as four whole numbers, e.g. (32, 64, 64, 64); you gave {answer!r:.40}") \
+            from None
+    if any(float(n) != n for n in answer if isinstance(n, (int, float))):
+        raise Mistake("a shape is whole numbers")
+    return shape
 
 
-def _describe(case) -> str:
-    inplanes, planes, stride, projected = case
-    shortcut = "a projection shortcut" if projected else "the identity shortcut"
-    return f"({inplanes}, {planes}, stride={stride}) with {shortcut}"
+def _check_strided_shape(answer) -> str:
+    shape = _shape_of(answer)
+    batch, channels, size = 32, 128, 64 // 2  # BasicBlock(64, 128, stride=2) on 32 x 64 x 64 x 64
+    if len(shape) != 4:
+        raise Mistake(f"a batch of feature maps has four axes, B x C x H x W; you gave {len(shape)} numbers")
+    if shape == (batch, channels, size, size):
+        return "The block makes 32 x 128 x 32 x 32: planes channels, and the stride halves height and width once."
+    if shape[1] == 64:
+        raise Mistake("the channels change: the block outputs planes = 128 of them (expansion 1), and the 1x1 "
+                      "projection brings the shortcut to 128 as well")
+    if shape[2:] == (64, 64):
+        raise Mistake("stride 2 halves the height and width: conv1 (and the 1x1 projection) step two pixels at a "
+                      "time")
+    if shape[2:] == (16, 16):
+        raise Mistake("only conv1 carries the stride (conv2 keeps stride 1), so the map is halved once, not twice")
+    if shape[0] != batch:
+        raise Mistake("a block never changes the batch size: 32 images in, 32 out")
+    raise Mistake(f"{shape} is not it: work through conv1 (3x3, stride 2, padding 1) and conv2 (3x3, stride 1)")
 
 
-def _branch(ref: nn.Module, x: torch.Tensor, relu_after: tuple[bool, ...]) -> torch.Tensor:
-    """The residual branch F(x) of the reference block, with or without the ReLU after each inner BatchNorm."""
-    convs = [m for name, m in ref.named_children() if name.startswith("conv")]
-    norms = [m for name, m in ref.named_children() if name.startswith("bn")]
-    out = x
-    for k, (conv, norm) in enumerate(zip(convs, norms)):
-        out = norm(conv(out))
-        if k < len(convs) - 1 and relu_after[k]:
-            out = torch.relu(out)
-    return out
+q0 = Prediction(
+    "01.0", "predict a strided block's output", "predicted_shape", _check_strided_shape,
+    hints=["Channels: a BasicBlock outputs `planes` channels. Height and width: a 3x3 convolution with padding 1 "
+           "and stride s maps 64 pixels to 64 / s.",
+           "Only the first convolution of the block has the stride."],
+)
 
 
-def _variants(ref: nn.Module, x: torch.Tensor, last_bn: str) -> dict[str, list[torch.Tensor]]:
-    """What realistic wrong forwards give with the reference's weights (message -> possible outputs)."""
-    inner = len([n for n, _ in ref.named_children() if n.startswith("conv")]) - 1
-    shortcut = x if ref.downsample is None else ref.downsample(x)
-    f = _branch(ref, x, (True,) * inner)
-    relu = torch.relu
-    variants = {
-        f"a ReLU is applied to {last_bn}'s output before the addition; the block adds first and applies the ReLU "
-        "after: relu(F(x) + shortcut)": [relu(relu(f) + shortcut), relu(f) + shortcut],
-        "the final ReLU is missing: return relu(F(x) + shortcut), not F(x) + shortcut": [f + shortcut],
-        "there is no residual addition: the block must add its input (or downsample(input)) back, "
-        "relu(F(x) + shortcut)": [relu(f), f],
-    }
-    for k in range(inner):
-        skip = tuple(j != k for j in range(inner))
-        variants[f"the ReLU after bn{k + 1} is missing: each inner convolution is conv -> BatchNorm -> ReLU"] = \
-            [relu(_branch(ref, x, skip) + shortcut)]
-    return variants
+# --- 01.1: a pre-activation bottleneck -----------------------------------------------------------------------------
+
+def _preact_reference(sd: dict, x: torch.Tensor, stride: int, projected: bool, variant: str = "") -> torch.Tensor:
+    """He et al. 2016b, Fig. 4(e), computed with torch.nn.functional from the answer's own weights.
+
+    `variant` names a realistic wrong order, to recognise it: "relu after sum", "shortcut from x",
+    "stride on conv1".
+    """
+    def bn(t, name):
+        return F.batch_norm(t, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"],
+                            sd[f"{name}.bias"], training=False, eps=1e-5)
+
+    pre = F.relu(bn(x, "bn1"))
+    s1, s2 = (stride, 1) if variant == "stride on conv1" else (1, stride)
+    shortcut = x
+    if projected:
+        shortcut = F.conv2d(x if variant == "shortcut from x" else pre, sd["downsample.0.weight"], stride=stride)
+    out = F.conv2d(pre, sd["conv1.weight"], stride=s1)
+    out = F.conv2d(F.relu(bn(out, "bn2")), sd["conv2.weight"], stride=s2, padding=1)
+    out = F.conv2d(F.relu(bn(out, "bn3")), sd["conv3.weight"])
+    out = out + shortcut
+    return F.relu(out) if variant == "relu after sum" else out
 
 
-def _check_structure(block: nn.Module, ref: nn.Module, kind: str, stride: int) -> None:
-    """State-dict names and shapes as torchvision's, and the stride and padding where torchvision has them."""
-    got, want = block.state_dict(), ref.state_dict()
-    unexpected, missing = sorted(set(got) - set(want)), sorted(set(want) - set(got))
-    biases = [k for k in unexpected if k.startswith("conv") and k.endswith(".bias")]
+def _preact_shapes(inplanes: int, planes: int, projected: bool) -> dict[str, tuple[int, ...]]:
+    shapes = {"conv1.weight": (planes, inplanes, 1, 1), "conv2.weight": (planes, planes, 3, 3),
+              "conv3.weight": (planes * 4, planes, 1, 1)}
+    for name, n in (("bn1", inplanes), ("bn2", planes), ("bn3", planes)):
+        shapes.update({f"{name}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")})
+        shapes[f"{name}.num_batches_tracked"] = ()
+    if projected:
+        shapes["downsample.0.weight"] = (planes * 4, inplanes, 1, 1)
+    return shapes
+
+
+def _check_preact_structure(block: nn.Module, inplanes: int, planes: int, projected: bool) -> None:
+    got = {k: tuple(v.shape) for k, v in block.state_dict().items()}
+    want = _preact_shapes(inplanes, planes, projected)
+    biases = [k for k in got if k.startswith("conv") and k.endswith(".bias")]
     if biases:
-        raise Mistake(f"your convolutions have biases ({', '.join(biases)}): pass bias=False. BatchNorm right after "
-                      "subtracts the channel mean, which cancels any bias, and torchvision's state dict has none")
-    if unexpected or missing:
-        def modules(keys):  # "downsample.1.running_mean" -> "downsample.1": name modules, not every tensor
+        raise Mistake(f"your convolutions have biases ({', '.join(biases)}): pass bias=False, as in every ResNet "
+                      "block; each of them feeds a BatchNorm or the sum")
+    missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or unexpected:
+        def modules(keys):
             return ", ".join(dict.fromkeys(k.rsplit(".", 1)[0] for k in keys)) or "none"
-        raise Mistake(f"the state-dict names differ from torchvision's (missing: {modules(missing)}; unexpected: "
-                      f"{modules(unexpected)}): name the layers conv1, bn1, ... and store the shortcut as "
-                      "self.downsample, or ImageNet weights will not load")
-    for key, tensor in want.items():
-        if got[key].shape != tensor.shape:
-            last = "conv3/bn3" if kind == "Bottleneck" else "conv2/bn2"
-            extra = f"; {last} must output planes * expansion channels" if key.split(".")[0] in last else ""
-            raise Mistake(f"{key} has shape {tuple(got[key].shape)} where torchvision's has {tuple(tensor.shape)}"
-                          f"{extra}")
-    strided, plain = ("conv2", "conv1") if kind == "Bottleneck" else ("conv1", "conv2")
-    three_by_three = ["conv2"] if kind == "Bottleneck" else ["conv1", "conv2"]
-    for name in three_by_three:
-        if tuple(getattr(block, name).padding) != (1, 1):
-            raise Mistake(f"{name} is a 3x3 convolution with padding={getattr(block, name).padding}: use padding=1, "
-                          "so that it keeps the height and width")
-    if stride != 1 and tuple(getattr(block, plain).stride) == (stride, stride):
-        if kind == "Bottleneck":
-            raise Mistake("with stride=2 your conv1 (the first 1x1) carries the stride, as in He et al.'s original "
-                          "ResNet; torchvision (\"v1.5\"), the official PoseNet and the ImageNet weights put it on "
-                          "conv2, the 3x3, so that no input pixel is skipped. The weights would load, but the outputs "
-                          "differ")
-        raise Mistake("with stride=2 your conv2 carries the stride; in BasicBlock it belongs on conv1, the first 3x3 "
-                      "(as in torchvision), and conv2 keeps stride 1")
-    if tuple(getattr(block, strided).stride) != (stride, stride):
-        raise Mistake(f"with stride={stride} your {strided} has stride {tuple(getattr(block, strided).stride)}: pass "
-                      f"stride=stride to {strided}, the convolution that carries it")
+        raise Mistake(f"the layers are named differently (missing: {modules(missing)}; unexpected: "
+                      f"{modules(unexpected)}): use conv1, conv2, conv3, bn1, bn2, bn3, and keep the shortcut "
+                      "you are given as self.downsample")
+    if got["bn1.weight"] == (planes,) and planes != inplanes:
+        raise Mistake(f"bn1 has {planes} channels, so it sits after conv1 as in the lesson's block. In a "
+                      f"pre-activation block bn1 normalises the block's input ({inplanes} channels): BN -> ReLU -> "
+                      "conv, three times")
+    if got["bn3.weight"] == (planes * 4,):
+        raise Mistake(f"bn3 has {planes * 4} channels, so it normalises conv3's output. Pre-activation puts it "
+                      f"before conv3, on conv2's {planes} channels; nothing follows conv3 but the sum")
+    for key, shape in want.items():
+        if got[key] != shape:
+            raise Mistake(f"{key} has shape {got[key]}, expected {shape}")
 
 
-def _check_block(answer, reference: type[nn.Module], kind: str, expansion: int, cases) -> str:
-    chain = ["conv1", "bn1", "conv2", "bn2"] + (["conv3", "bn3"] if kind == "Bottleneck" else [])
-    last_bn = chain[-1]
-    for case in cases:
-        inplanes, planes, stride, projected = case
-        width = planes * expansion
-        torch.manual_seed(1)
-        ref = reference(inplanes, planes, stride, _projection(inplanes, width, stride) if projected else None)
-        randomize_bn(ref)
-        block = call(answer, inplanes, planes, stride, _projection(inplanes, width, stride) if projected else None)
+def _check_preact(answer) -> str:
+    cases = [(64, 16, 1, False), (32, 16, 2, True), (48, 8, 1, True)]  # inplanes, planes, stride, projection?
+    for inplanes, planes, stride, projected in cases:
+        torch.manual_seed(11)
+        downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False)) if projected \
+            else None
+        name = f"({inplanes}, {planes}, stride={stride}) with {'a projection' if projected else 'the identity'}"
+        block = call(answer, inplanes, planes, stride, downsample)
         if not isinstance(block, nn.Module):
-            raise Mistake(f"My{kind}(...) must build an nn.Module (subclass nn.Module and call super().__init__()); "
-                          f"it gave {type(block).__name__}")
-        got_expansion = getattr(block, "expansion", None)
-        if got_expansion is None:
-            raise Mistake(f"give the class the attribute expansion = {expansion}: make_layer reads it to size the "
-                          "shortcut and the next block's input")
-        if got_expansion != expansion:
-            outputs = "planes channels" if expansion == 1 else f"planes * {expansion} channels"
-            raise Mistake(f"expansion is {got_expansion!r}; a {kind} outputs {outputs}, so expansion = {expansion}")
-        _check_structure(block, ref, kind, stride)
-        try:
-            block.load_state_dict(ref.state_dict(), strict=True)
-        except Exception as err:  # noqa: BLE001 - reported as the student's mistake
-            raise Mistake(f"the reference's weights do not load strictly: {describe_load_error(err)}") from None
+            raise Mistake(f"{name} should build an nn.Module; it gave {type(block).__name__}")
+        _check_preact_structure(block, inplanes, planes, projected)
+        randomize_bn(block, seed=3)
         block.eval()
-        ref.eval()
-        torch.manual_seed(2)
-        x = torch.randn(2, inplanes, 10, 14)  # a non-square map: height and width must not be mixed up
-        calls: list[str] = []
-        watched = {name: getattr(block, name) for name in chain}
-        shortcut = block.downsample if isinstance(getattr(block, "downsample", None), nn.Module) else None
-        if shortcut is not None:
-            watched["downsample"] = shortcut
-        hooks = [m.register_forward_hook(lambda *_, name=name: calls.append(name)) for name, m in watched.items()]
-        crash = None
-        try:
-            with torch.no_grad():
-                out = call(block, x.clone())
-        except Mistake as err:
-            crash = err
-        finally:
-            for hook in hooks:
-                hook.remove()
+        x = torch.randn(2, inplanes, 8, 8)
         with torch.no_grad():
-            want = ref(x)
-            right = crash is None and isinstance(out, torch.Tensor) and out.shape == want.shape \
-                and torch.allclose(out, want, rtol=1e-4, atol=1e-5)
-            if right:
-                continue
-            order = [name for name in calls if name != "downsample"]
-            if shortcut is not None and "downsample" not in calls and order == chain:
-                raise Mistake(f"for {_describe(case)} self.downsample is stored but never applied: the shortcut is "
-                              "self.downsample(x) when a downsample is given, x itself otherwise")
-            for name in chain:
-                if name not in calls and (crash is None or chain.index(name) < len(order)):
-                    raise Mistake(f"forward never calls self.{name}")
-                if calls.count(name) > 1:
-                    raise Mistake(f"forward calls self.{name} {calls.count(name)} times; each layer is used once")
-            if crash is None and order != chain:
-                raise Mistake(f"forward calls the layers in the order {' -> '.join(order)}; the branch is "
-                              f"{' -> '.join(chain)} (with a ReLU after each inner BatchNorm)")
-            if crash is not None:
-                raise crash
-            if not isinstance(out, torch.Tensor):
-                raise Mistake(f"forward must return a tensor; it returned {type(out).__name__}")
-            if out.shape != want.shape:
-                raise Mistake(f"for {_describe(case)} and a {tuple(x.shape)} input the output has shape "
-                              f"{tuple(out.shape)}, expected {tuple(want.shape)}")
-            for message, outputs in _variants(ref, x, last_bn).items():
-                if any(torch.allclose(out, wrong, rtol=1e-4, atol=1e-5) for wrong in outputs):
-                    raise Mistake(message)
-        worst = (out - want).abs().max().item()
-        raise Mistake(f"for {_describe(case)} the output differs from minipose.blocks.{kind} by up to {worst:.3g} "
-                      "with the same weights: compare your forward with relu(bn(conv(x))) ... + shortcut, then ReLU")
-    return (f"Loads the weights of minipose.blocks.{kind} (torchvision's names, BatchNorm randomized) strictly and "
-            "gives the same eval-mode output on a non-square input, with the identity shortcut, a projection shortcut "
-            "and stride 2.")
-
-
-_BOTTLENECK_CASES = [(64, 16, 1, False), (32, 16, 1, True), (32, 16, 2, True)]
-_BASIC_CASES = [(16, 16, 1, False), (8, 16, 1, True), (8, 16, 2, True)]
-
-
-def _check_bottleneck(answer) -> str:
-    return _check_block(answer, Bottleneck, "Bottleneck", 4, _BOTTLENECK_CASES)
-
-
-def _check_basic_block(answer) -> str:
-    return _check_block(answer, BasicBlock, "BasicBlock", 1, _BASIC_CASES)
+            out = call(block, x.clone())
+            sd = {k: v.detach().clone() for k, v in block.state_dict().items()}
+            want = _preact_reference(sd, x, stride, projected)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(want.shape):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise Mistake(f"for {name} the output should be {tuple(want.shape)}, got {shape}")
+        if torch.allclose(out, want, atol=1e-4):
+            continue
+        for variant, message in [
+            ("relu after sum", "there is a ReLU after the sum, as in the lesson's block. Pre-activation returns "
+                               "F(x) + shortcut untouched, so the next block receives the identity path as it is"),
+            ("shortcut from x", "the projection shortcut reads the raw input x; in a pre-activation block it "
+                                "reads relu(bn1(x)), the same pre-activated tensor conv1 reads (the identity "
+                                "shortcut is x itself)"),
+            ("stride on conv1", "the stride is on conv1, the 1x1; put it on conv2, the 3x3, as torchvision does, "
+                                "so that no input pixel is skipped"),
+        ]:
+            if torch.allclose(out, _preact_reference(sd, x, stride, projected, variant), atol=1e-4):
+                raise Mistake(message)
+        raise Mistake(f"for {name} your block's output differs from BN -> ReLU -> conv (x3) + shortcut by up to "
+                      f"{(out - want).abs().max().item():.3g}; is every BN followed by its ReLU before its conv?")
+    return ("Matches the full pre-activation unit of He et al. 2016b, computed from your weights with "
+            "torch.nn.functional: the identity and two projection shortcuts, one with stride 2.")
 
 
 q1 = Exercise(
-    "01.1", "a bottleneck block from scratch", "MyBottleneck", _check_bottleneck,
-    hints=[
-        "Three convolutions, each followed by BatchNorm: conv1 1x1 (inplanes -> planes), conv2 3x3 with padding 1 "
-        "(planes -> planes), conv3 1x1 (planes -> planes * expansion). All with bias=False.",
-        "The stride goes on conv2, the 3x3. forward: ReLU after bn1 and after bn2, none after bn3; then add the "
-        "shortcut (x, or self.downsample(x) when one was given) and apply the last ReLU.",
-    ],
+    "01.1", "a pre-activation bottleneck", "MyPreActBottleneck", _check_preact,
+    refuses=("minipose.blocks.Bottleneck", "torchvision.models.resnet.Bottleneck"),
+    hints=["Make the same six layers as the lesson's Bottleneck, but each BatchNorm normalises what enters its "
+           "convolution: bn1 has inplanes channels, bn2 and bn3 have planes.",
+           "forward: pre = relu(bn1(x)); shortcut = x, or downsample(pre) when there is one; then conv1(pre), "
+           "conv2(relu(bn2(.))), conv3(relu(bn3(.))); return out + shortcut, with no ReLU after."],
 )
 
+
+# --- 01.2: a bottleneck's parameters, as a formula ----------------------------------------------------------------
+
+def _bottleneck_params(inplanes: int, planes: int, stride: int) -> int:
+    """Weights of the three convolutions, BN's weight and bias per channel, and the projection when it is needed."""
+    width = planes * 4
+    convs = inplanes * planes + planes * planes * 9 + planes * width
+    norms = 2 * (planes + planes + width)
+    projection = inplanes * width + 2 * width if stride != 1 or inplanes != width else 0
+    return convs + norms + projection
+
+
+def _check_params(answer) -> str:
+    cases = [(256, 64, 1), (64, 64, 1), (256, 128, 2), (1024, 512, 2), (2048, 512, 1), (96, 24, 1), (48, 24, 2)]
+    for inplanes, planes, stride in cases:
+        got = call(answer, inplanes, planes, stride)
+        name = f"Bottleneck({inplanes}, {planes}, stride={stride})"
+        try:
+            got_int = int(got)
+            if got_int != got:
+                raise ValueError
+        except (TypeError, ValueError, RuntimeError):
+            raise Mistake(f"for {name} return a whole number; you returned {got!r:.40}") from None
+        want = _bottleneck_params(inplanes, planes, stride)
+        if got_int == want:
+            continue
+        width = planes * 4
+        needs = stride != 1 or inplanes != width
+        projection = inplanes * width + 2 * width
+        if needs and got_int == want - projection:
+            raise Mistake(f"{name} needs a projection shortcut (its input has {inplanes} channels, its output "
+                          f"{width}{', and stride 2' if stride != 1 else ''}); its 1x1 conv and BatchNorm have "
+                          f"{projection:,} parameters")
+        if not needs and got_int == want + projection:
+            raise Mistake(f"{name} keeps the shape ({inplanes} channels in and out, stride 1): its shortcut is the "
+                          "identity, with no parameters")
+        n_bn = 2 * planes + width + (width if needs else 0)
+        if got_int == want + 2 * n_bn or got_int == want + 2 * n_bn + (4 if needs else 3):
+            raise Mistake("you counted BatchNorm's running mean and variance (and num_batches_tracked): those are "
+                          "buffers, not parameters; each BatchNorm channel holds 2 parameters, weight and bias")
+        if got_int == want - 2 * n_bn:
+            raise Mistake("BatchNorm's weight and bias are missing: 2 parameters per channel of every BatchNorm")
+        if got_int == want + 2 * planes + width + (width if needs else 0):
+            raise Mistake("the convolutions have no bias in a ResNet block (BatchNorm follows each)")
+        if got_int == want - 8 * planes * planes:
+            raise Mistake("conv2 is a 3x3 convolution: planes x planes x 9 weights, not planes x planes")
+        raise Mistake(f"for {name} you counted {got_int:,}; count each convolution as out x in x k x k, each "
+                      "BatchNorm as 2 per channel, and the projection only when the shape changes")
+    return ("Right for seven blocks, with and without projections, including ResNet-50's first and last "
+            "blocks of each kind.")
+
+
 q2 = Exercise(
-    "01.2", "a basic block from scratch", "MyBasicBlock", _check_basic_block,
-    hints=[
-        "Two 3x3 convolutions with padding 1, each followed by BatchNorm: conv1 (inplanes -> planes, with the "
-        "stride) and conv2 (planes -> planes). All with bias=False.",
-        "forward: relu(bn1(conv1(x))), then bn2(conv2(...)), add the shortcut (x or self.downsample(x)), then ReLU.",
-    ],
+    "01.2", "a bottleneck's parameters, by hand", "bottleneck_params", _check_params,
+    refuses=("minipose.blocks.Bottleneck", "torchvision.models.resnet.Bottleneck"),
+    hints=["A convolution without bias holds out_channels x in_channels x k x k weights; a BatchNorm holds a weight "
+           "and a bias per channel (its running statistics are buffers).",
+           "The shortcut is a projection (1x1 conv to planes * 4 channels, then BatchNorm) exactly when the stride "
+           "is not 1 or inplanes != planes * 4."],
 )
 
 q3 = Question(

@@ -141,6 +141,7 @@ def _check_make_layer(fn) -> str:
 
 q1 = Exercise(
     "02.1", "build a stage", "my_make_layer", _check_make_layer,
+    refuses=("minipose.stages.make_layer", "minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
         "The first block is block(inplanes, planes, stride, downsample); the others are block(planes * "
         "block.expansion, planes), with stride 1 and no downsample.",
@@ -194,6 +195,7 @@ def _check_count_projections(fn) -> str:
 
 q2 = Exercise(
     "02.2", "count the projection shortcuts", "count_projection_shortcuts", _check_count_projections,
+    refuses=("minipose.stages.make_layer", "minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
         "Only a stage's first block can have a projection: count the stages whose first block changes the stride "
         "or the channels. Track inplanes from 64 as the backbone does.",

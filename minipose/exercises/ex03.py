@@ -69,6 +69,7 @@ def _check_backbone_output_shape(fn) -> str:
 
 q1 = Exercise(
     "03.1", "the backbone's output shape", "backbone_output_shape", _check_backbone_output_shape,
+    refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
         "The spatial size is divided by 2 in conv1, the max-pool, layer2, layer3 and layer4: by 32 in all.",
         "The channels are 512 * block.expansion: RESNET_SPEC[resnet_type][0] is the block type "
@@ -172,6 +173,7 @@ def _check_stem(fn) -> str:
 
 q2 = Exercise(
     "03.2", "the stem", "my_stem", _check_stem,
+    refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
         "Four modules in an nn.Sequential: a 7x7 convolution 3 -> 64, BatchNorm2d(64), ReLU, a 3x3 max-pool.",
         "Both the convolution and the max-pool have stride 2; their paddings are 3 and 1 (half the kernel, rounded "

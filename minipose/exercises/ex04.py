@@ -66,6 +66,7 @@ def _check_deconv_output_size(fn) -> str:
 
 q1 = Exercise(
     "04.1", "the size after a transposed convolution", "deconv_output_size", _check_deconv_output_size,
+    refuses=("minipose.head.HeadNet",),
     hints=[
         "Each input pixel paints a kernel_size-wide stamp, stride pixels after the previous one: "
         "(size - 1) * stride + kernel_size pixels before any cropping.",
@@ -164,6 +165,7 @@ def _check_make_deconv_layers(fn) -> str:
 
 q2 = Exercise(
     "04.2", "the three deconvolution layers", "make_deconv_layers", _check_make_deconv_layers,
+    refuses=("minipose.head.HeadNet",),
     hints=[
         "Loop num_layers times: append nn.ConvTranspose2d(channels, 256, kernel_size=4, stride=2, padding=1, "
         "output_padding=0, bias=False), nn.BatchNorm2d(256), nn.ReLU(inplace=True).",

@@ -106,6 +106,8 @@ def _check_soft_argmax(fn) -> str:
 
 q1 = Exercise(
     "05.1", "soft-argmax from scratch", "my_soft_argmax", _check_soft_argmax,
+    refuses=("minipose.integral.soft_argmax", "minipose.fast.soft_argmax_fast",
+             "minipose.fast.SoftArgmax", "minipose.bench.reference_soft_argmax"),
     hints=[
         "Reshape to B x J x (D*H*W) and take one softmax over the last axis; then reshape to B x J x D x H x W.",
         "Marginals: sum the probabilities over the two other axes, e.g. p_x = probs.sum(dim=(2, 3)) (length W). "

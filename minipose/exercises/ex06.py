@@ -144,6 +144,7 @@ def _check_coord_l1_loss(fn) -> str:
 
 q1 = Exercise(
     "06.1", "the masked L1 loss", "my_coord_l1_loss", _check_coord_l1_loss,
+    refuses=("minipose.posenet.coord_l1_loss",),
     hints=[
         "Start from error = (coord - target['coord']).abs(), B x J x 3. Make vis B x J x 1 when it is B x J "
         "(vis.unsqueeze(2)) so it multiplies all three coordinates, and have_depth B x 1 (reshape(-1, 1)) so it "
@@ -296,6 +297,7 @@ def _check_train_step(fn) -> str:
 
 q2 = Exercise(
     "06.2", "one training step", "train_step", _check_train_step,
+    refuses=("minipose.steps.train_step", "minipose.train.train", "minipose.bench.training_step"),
     hints=[
         "Four lines, in the order of the official main/train.py: optimizer.zero_grad(); "
         "loss = net(img, target).mean(); loss.backward(); optimizer.step().",

@@ -149,6 +149,7 @@ def _check_save_checkpoint(fn) -> str:
 
 q1 = Exercise(
     "07.1", "save a checkpoint in the official format", "my_save_checkpoint", _check_save_checkpoint,
+    refuses=("minipose.checkpoint.save_checkpoint", "minipose.checkpoint.atomic_save"),
     hints=[
         "One dictionary with three entries, the names the official main/train.py uses: 'epoch', 'network' and "
         "'optimizer'.",
@@ -227,6 +228,7 @@ def _check_strip_module_prefix(fn) -> str:
 
 q2 = Exercise(
     "07.2", "remove DataParallel's prefix", "my_strip_module_prefix", _check_strip_module_prefix,
+    refuses=("minipose.checkpoint.strip_module_prefix", "minipose.checkpoint.load_checkpoint"),
     hints=[
         "A state dict is an ordered dict: build a new one with a dict comprehension over state_dict.items(), "
         "changing only the keys.",

@@ -75,6 +75,7 @@ def _check_camera_centre(fn) -> str:
 
 q1 = Exercise(
     "08.1", "where is the camera?", "my_camera_centre", _check_camera_centre,
+    refuses=("minipose.camera.cam2world", "minipose.camera.world2cam"),
     hints=[
         "In the camera's own coordinates the lens is at (0, 0, 0). Which world point X does X_cam = R @ X + t send "
         "there?",
@@ -113,6 +114,7 @@ def _check_distance(fn) -> str:
 
 q2 = Exercise(
     "08.2", "how far away is she?", "my_distance", _check_distance,
+    refuses=("minipose.infer.root_depth_prior",),
     hints=[
         "Write y = f[1] * Y / Z + c[1] for the head and for the feet, with the same Z, and subtract the two.",
         "height_px = f[1] * height_mm / Z, so Z = f[1] * height_mm / height_px.",

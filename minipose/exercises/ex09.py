@@ -168,6 +168,7 @@ def _check_process_bbox(fn) -> str:
 
 q1 = Exercise(
     "09.1", "a box to the official crop box", "my_process_bbox", _check_process_bbox,
+    refuses=("minipose.data.process_bbox",),
     hints=[
         "Three steps: clip (x1 = max(0, x), x2 = min(width - 1, x1 + max(0, w - 1)), the same for y; None if "
         "nothing is left), grow the side that is too small until w / h = input_shape[1] / input_shape[0], then w, h = 1.25 w, "
@@ -383,6 +384,7 @@ def _check_joints_to_target(fn) -> str:
 
 q2 = Exercise(
     "09.2", "a joint to its target", "my_joints_to_target", _check_joints_to_target,
+    refuses=("minipose.data.joints_to_target",),
     hints=[
         "x, y: crop = joint_img[:, :2] @ trans[:, :2].T + trans[:, 2] (crop pixels), then times output / input "
         "(config.output_shape[1] / config.input_shape[1] for x, index 0 for y). z: z01 = (Z / (bbox_3d_shape[0] / 2) "

@@ -111,6 +111,7 @@ def _check_flip_joints(fn) -> str:
 
 q1 = Exercise(
     "10.1", "flip with joint swaps", "my_flip_joints", _check_flip_joints,
+    refuses=("minipose.data.flip_joint_img", "minipose.skeleton.swap_left_right"),
     hints=[
         "Start from a copy (np.array(joint_img, dtype=float)), set column 0 to img_width - 1 - x, then for each "
         "(right, left) in FLIP_PAIRS exchange the two rows.",

@@ -65,6 +65,7 @@ def _check_learning_rate(fn) -> str:
 
 q1 = Exercise(
     "11.1", "the learning rate at epoch k", "my_learning_rate", _check_learning_rate,
+    refuses=("minipose.steps.learning_rate",),
     hints=[
         "Count how many epochs of config.lr_dec_epoch have been reached (epoch >= e), then divide config.lr by "
         "config.lr_dec_factor that many times.",

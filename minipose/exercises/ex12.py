@@ -68,6 +68,7 @@ def _check_bins_to_mm(fn) -> str:
 
 q1 = Exercise(
     "12.1", "depth bins to millimetres", "my_bins_to_mm", _check_bins_to_mm,
+    refuses=("minipose.infer.bins_to_mm", "minipose.infer.output_to_camera"),
     hints=[
         "z / config.depth_dim is the fraction of the box's depth, 0 at the near face, 1 at the far face. The root is "
         "in the middle.",
@@ -114,6 +115,7 @@ def _check_pixel_to_camera(fn) -> str:
 
 q2 = Exercise(
     "12.2", "one joint back into the camera's space", "my_pixel_to_camera", _check_pixel_to_camera,
+    refuses=("minipose.camera.pixel2cam", "minipose.infer.output_to_camera"),
     hints=[
         "The pinhole camera projects x = fx * X / Z + cx and y = fy * Y / Z + cy. Solve each for X and Y; Z is the "
         "depth you were given.",

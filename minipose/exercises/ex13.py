@@ -60,6 +60,7 @@ def _check_mpjpe(fn) -> str:
 
 q1 = Exercise(
     "13.1", "MPJPE by hand", "my_mpjpe", _check_mpjpe,
+    refuses=("minipose.metrics.mpjpe", "minipose.metrics.joint_errors"),
     hints=[
         "Three steps: subtract each pose's joint 0 from all its joints (both arrays); the distance per joint is the "
         "norm over the last axis; average over people and joints 0-16.",
@@ -129,6 +130,7 @@ def _check_rigid_align(fn) -> str:
 
 q2 = Exercise(
     "13.2", "Procrustes alignment", "my_rigid_align", _check_rigid_align,
+    refuses=("minipose.metrics.rigid_align", "minipose.metrics.pa_joint_errors", "minipose.metrics.pa_mpjpe"),
     hints=[
         "Centre both: p = pred - pred.mean(0), t = true - true.mean(0). U, S, Vt = np.linalg.svd(t.T @ p); the "
         "rotation is R = U @ Vt, applied as p @ R.T; add true.mean(0) back.",

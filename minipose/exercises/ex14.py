@@ -84,6 +84,7 @@ def _check_conv_flops(fn) -> str:
 
 q1 = Exercise(
     "14.1", "the FLOPs of a convolution", "my_conv_flops", _check_conv_flops,
+    refuses=("minipose.bench.forward_flops",),
     hints=[
         "Each output number is a sum over in_channels x kh x kw products. How many output numbers are there, for "
         "out_channels channels of out_h x out_w?",
@@ -185,6 +186,7 @@ def _check_grad(fn) -> str:
 
 q3 = Exercise(
     "14.3", "soft-argmax's gradient by hand", "my_soft_argmax_grad", _check_grad,
+    refuses=("minipose.fast.SoftArgmax", "minipose.fast.soft_argmax_fast"),
     hints=[
         "d p_j / d logit_i = p_j (delta_ij - p_i). Sum x_j times that over j.",
         "The result is g * p_i * (i - x_hat), with p = softmax(logits) and x_hat = sum_i p_i i.",

@@ -105,6 +105,7 @@ def _check_fold(fn) -> str:
 
 q1 = Exercise(
     "15.1", "fold a BatchNorm by hand", "my_fold", _check_fold,
+    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference"),
     hints=[
         "In eval mode, bn(y) = gamma (y - mean) / sqrt(var + eps) + beta for each channel: a scale and a shift. Put "
         "conv(x) = W * x + b in for y.",
@@ -178,6 +179,7 @@ def _check_fold_deconv(fn) -> str:
 
 q2 = Exercise(
     "15.2", "fold a BatchNorm into a deconvolution", "my_fold_deconv", _check_fold_deconv,
+    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference"),
     hints=[
         "The arithmetic is the same as in 15.1; only where the output channels sit in the weight changes. Print "
         "deconv.weight.shape for nn.ConvTranspose2d(6, 4, 4): which axis has 4?",
