@@ -2,11 +2,41 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import numpy as np
 import torch
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.exercises import ex00
+from minipose.config import Config
+from minipose.exercises import PASSED, ex00
+
+
+def test_bin_width_prediction_check():
+    assert_verdicts(ex00.q0, reference("00.0", "bin_width_mm"), [
+        (1000 / 64, "half the box"),
+        (62.5, "a 4000 mm box"),
+        (2000 / 63, "you divided by 63"),
+        (125, "shipped toy network's bin"),
+        (0.03125, "that is in metres"),
+        (64, "how many bins there are"),
+        (2000, "is the whole box"),
+        (2000 / 256, "256 is the crop's size in pixels"),
+        (31.3, "keep the exact value"),
+        (20, "20 mm is not it"),
+        ("31.25 mm", "give one number of millimetres"),
+        (True, "give one number of millimetres"),
+    ])
+    for form in (31.25, np.float32(31.25), torch.tensor(31.25)):  # what a cell may compute also counts
+        assert ex00.q0.result(form).status == PASSED, form
+
+
+def test_bin_width_reference_against_the_settings_by_fractions():
+    """The checker's 2000 / 64, against the package's Config, in exact arithmetic (no float rounding)."""
+    config = Config()
+    right = Fraction(config.bbox_3d_shape[0], config.depth_dim)
+    assert right == Fraction(125, 4)
+    assert ex00.q0.result(float(right)).status == PASSED
 
 
 def test_sizes_check():
@@ -92,3 +122,11 @@ def test_bin_to_mm_names_rounding():
 def test_bin_to_mm_accepts_a_zero_dimensional_tensor_for_a_number():
     result = ex00.q2.result(lambda z: _mm(torch.as_tensor(z, dtype=torch.float32)))
     assert result.passed, result.message
+
+
+def test_sizes_refuse_the_configs_own_heatmap_size():
+    """Config.output_shape is the package's heatmap size (input // 4): an answer that reads it is refused."""
+    def from_config(h, w):
+        return (h // 32, w // 32), Config(input_shape=(h, w)).output_shape
+    result = ex00.q1.result(from_config)
+    assert result.status == "failed" and "this calls minipose.Config" in result.message

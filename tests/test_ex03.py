@@ -1,10 +1,47 @@
 """Exercise checks of lesson 03 (backbone): the reference passes, realistic mistakes get their own message."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.exercises import ex03
+from minipose.backbone import ResNetBackbone
+from minipose.exercises import PASSED, ex03
+
+
+def test_layer2_field_prediction():
+    assert_verdicts(ex03.q0, reference("03.0", "layer2_field"), [
+        (23, "not k - 1"),
+        (109, "accumulated *before* it"),
+        (47, "you left out the max-pool"),
+        (179, "a bottleneck has one 3x3 convolution"),
+        (35, "that is the field after layer1"),
+        (8, "8 is layer2's stride"),
+        (99, "99 is not it"),
+        ((91, 91), "give one number"),
+        ("91", "give one whole number"),
+    ])
+    assert ex03.q0.result(91.0).status == PASSED
+
+
+def _field_by_walking_the_modules(net, upto):
+    """The field of one unit, counted the other way round: from one output pixel back to the input, each layer
+    with kernel k and stride s turns a span of n pixels into (n - 1) * s + k."""
+    layers = [(7, 2), (3, 2)]
+    for name in ["layer1", "layer2", "layer3", "layer4"][:upto]:
+        for block in getattr(net, name):
+            layers += [(c.kernel_size[0], c.stride[0]) for n, c in block.named_children() if n.startswith("conv")]
+    span = 1
+    for kernel, stride in reversed(layers):
+        span = (span - 1) * stride + kernel
+    return span
+
+
+def test_layer2_field_reference_against_the_real_backbone():
+    with torch.device("meta"):
+        net = ResNetBackbone(50)
+    assert ex03._field(ex03._resnet50_chain()) == _field_by_walking_the_modules(net, 2) == 91
+    assert _field_by_walking_the_modules(net, 4) == 427  # the number lesson 03 prints for layer4
 
 
 def _channels(depth):
@@ -26,29 +63,77 @@ def test_backbone_output_shape_check():
     ])
 
 
-def _stem(conv=None, order=("conv", "bn", "relu", "pool"), pool=None):
-    parts = {"conv": conv or nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),
-             "bn": nn.BatchNorm2d(64), "relu": nn.ReLU(), "pool": pool or nn.MaxPool2d(3, 2, 1)}
-    return nn.Sequential(*[parts[name] for name in order])
+def _deep(widths=(32, 32, 64), strides=(2, 1, 1), kernel=3, padding=1, bias=False, order=None, pool=None):
+    """A deep stem with one thing done differently; `order` lists the module kinds ("c", "b", "r", "p")."""
+    convs, cin = [], 3
+    for cout, stride in zip(widths, strides):
+        convs.append(nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=bias))
+        cin = cout
+    bns = [nn.BatchNorm2d(c.out_channels) for c in convs]
+    order = order or "cbr" * len(convs) + "p"
+    modules, i, j = [], 0, 0
+    for kind in order:
+        if kind == "c":
+            modules.append(convs[i])
+            i += 1
+        elif kind == "b":
+            modules.append(bns[j])
+            j += 1
+        elif kind == "r":
+            modules.append(nn.ReLU())
+        else:
+            modules.append(pool or nn.MaxPool2d(3, 2, 1))
+    return lambda: nn.Sequential(*modules)
 
 
-def test_stem_check():
-    assert_verdicts(ex03.q2, reference("03.2", "my_stem"), [
-        (lambda: _stem(order=("conv", "bn", "relu")), "twice too large: the max-pool is missing"),
-        (lambda: _stem(conv=nn.Conv2d(3, 64, 7, stride=2, padding=0, bias=False)), "it needs padding=3"),
-        (lambda: _stem(conv=nn.Conv2d(3, 64, 7, stride=2, padding=3)), "has a bias: use bias=False"),
-        (lambda: _stem(conv=nn.Conv2d(3, 64, 7, stride=1, padding=3, bias=False)), "has stride (1, 1)"),
-        (lambda: _stem(order=("conv", "bn", "pool")), "the ReLU is missing"),
-        (lambda: _stem(order=("conv", "relu", "bn", "pool")), "the ReLU comes before the BatchNorm"),
-        (lambda: _stem(pool=nn.MaxPool2d(2, 2)), "ResNet's is nn.MaxPool2d(kernel_size=3, stride=2, padding=1)"),
-        (lambda: _stem(pool=nn.AvgPool2d(3, 2, 1)), "a max-pool, not an average pool"),
-        (lambda: _stem(conv=nn.Conv2d(3, 64, 3, 2, 1, bias=False)), "the stem's is 3 -> 64 with a 7x7 kernel"),
-        (lambda: nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.ReLU(), nn.MaxPool2d(3, 2, 1)),
-         "one BatchNorm"),
-        (lambda: [nn.Conv2d(3, 64, 7, 2, 3, bias=False)], "return an nn.Sequential (a module)"),
+def _nested():
+    stem = _deep()()
+    return nn.Sequential(nn.Sequential(*stem[:3]), nn.Sequential(*stem[3:6]), nn.Sequential(*stem[6:]))
+
+
+def _seven_by_seven():
+    return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+
+
+class _Doubled(nn.Sequential):  # the right modules, a forward of its own
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+def test_deep_stem_check():
+    assert_verdicts(ex03.q2, reference("03.2", "my_deep_stem"), [
+        (_seven_by_seven, "that is the lesson's stem, one 7x7 convolution"),
+        (_deep(widths=(32, 64)), "your stem has 2 convolutions"),
+        (_deep(kernel=5, padding=2), "all three are 3x3"),
+        (_deep(widths=(64, 64, 64)), "the first two have 32"),
+        (_deep(widths=(32, 64, 64)), "32 -> 64, 64 -> 64"),
+        (_deep(bias=True), "use bias=False"),
+        (_deep(strides=(2, 2, 2)), "the stem divides by 16"),
+        (_deep(strides=(1, 1, 2)), "the stride is on the third convolution"),
+        (_deep(strides=(1, 1, 1)), "they are 2, 1, 1"),
+        (_deep(padding=0), "each 3x3 needs padding=1"),
+        (_deep(order="cbr" * 3), "the max-pool is missing"),
+        (_deep(pool=nn.AvgPool2d(3, 2, 1)), "a max-pool, not an average pool"),
+        (_deep(pool=nn.MaxPool2d(2, 2)), "the stem keeps nn.MaxPool2d(kernel_size=3, stride=2, padding=1)"),
+        (_nested, "one flat nn.Sequential"),
+        (_deep(order="cbr" + "crb" + "cbrp"), "the second ReLU comes before its BatchNorm"),
+        (_deep(order="cbr" + "cb" + "cbrp"), "the ReLU after the second BatchNorm is missing"),
+        (_deep(order="cbr" * 3 + "pr"), "the stem is (conv, bn, relu) three times, then pool"),
+        (lambda: _Doubled(*_deep()()), "computes something else"),
+        (lambda: [nn.Conv2d(3, 32, 3, 2, 1, bias=False)], "return an nn.Sequential of the ten modules"),
     ])
 
 
-def test_relu_and_max_pool_commute_so_either_order_passes():
-    # max-pool and ReLU are both monotone: relu(maxpool(y)) == maxpool(relu(y)), so this stem is right too.
-    assert ex03.q2.result(lambda: _stem(order=("conv", "bn", "pool", "relu"))).passed
+def test_deep_stem_reference_against_modules_and_by_hand():
+    """The functional reference equals the stem built from modules with the same weights; its shapes and
+    parameter count are those worked out by hand."""
+    stem = _deep()().eval()
+    sd = ex03._deep_stem_weights()
+    stem.load_state_dict(sd, strict=True)
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        assert torch.allclose(stem(x), ex03._deep_stem_reference(sd, x), atol=1e-5)
+        assert ex03._deep_stem_reference(sd, torch.randn(1, 3, 256, 256)).shape == (1, 64, 64, 64)
+        assert not torch.allclose(stem(x), ex03._deep_stem_reference(sd, x, strides=(1, 1, 2)), atol=1e-3)
+    params = sum(v.numel() for k, v in sd.items() if k.endswith(("weight", "bias")))
+    assert params == 3 * 32 * 9 + 32 * 32 * 9 + 32 * 64 * 9 + 2 * (32 + 32 + 64) == 28_768

@@ -1,117 +1,169 @@
-"""Exercise checks of lesson 07 (checkpoints): the reference passes, realistic mistakes get their own message."""
+"""Exercise checks of lesson 07 (a state dict's size, loading what fits into another network, the prefixes of
+DataParallel and torch.compile): the reference passes, realistic mistakes get their own message, and the
+checker's references agree with the same thing done another way."""
 from __future__ import annotations
 
-import pickle
 from collections import OrderedDict
 
 import torch
+from torch import nn
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.exercises import PASSED, ex07
+from minipose.exercises import FAILED, PASSED, ex07
 
 
-def _official(model, optimizer, epoch):
-    return {"epoch": epoch, "network": model.state_dict(), "optimizer": optimizer.state_dict()}
+# --- 07.0 ------------------------------------------------------------------------------------------------------
+
+def test_predicted_entries_check():
+    assert_verdicts(ex07.q0, reference("07.0", "predicted_entries"), [
+        (6, "that counts the parameters only"),
+        (8, "num_batches_tracked"),
+        (7, "nn.Conv2d has a bias unless"),
+        (4, "one entry per tensor, not per layer: a convolution has two"),
+        (3, "not per layer with weights"),
+        (10, "ReLU has no weights and no buffers"),
+        (12, "12 is not it"),
+        ("9", "give a whole number of entries"),
+    ])
+    assert ex07.q0.result(9.0).status == PASSED
 
 
-def whole_model(path, model, optimizer, epoch):
-    torch.save(model, path)
+def test_entries_reference_against_the_network():
+    """The checker's count (written as arithmetic) is the length of the real network's state dict."""
+    net = ex07._small_net()
+    assert len(net.state_dict()) == 9
+    assert ex07.q0.result(len(net.state_dict())).status == PASSED
+    assert ex07.q0.result(len(list(net.parameters()))).status == FAILED
 
 
-def objects_in_the_dict(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": model, "optimizer": optimizer.state_dict()}, path)
+# --- 07.1 ------------------------------------------------------------------------------------------------------
+
+def _fitting(model, checkpoint, own=None):
+    own = model.state_dict() if own is None else own
+    return {k: v for k, v in checkpoint.items() if k in own and v.shape == own[k].shape}
 
 
-def optimizer_object(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": model.state_dict(), "optimizer": optimizer}, path)
+def parameters_only(model, checkpoint):
+    fitting = _fitting(model, checkpoint, dict(model.named_parameters()))
+    model.load_state_dict(fitting, strict=False)
+    return [k for k in checkpoint if k not in fitting]
 
 
-def state_dict_key(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+def names_only(model, checkpoint):
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in checkpoint.items() if k in own}, strict=False)
+    return [k for k in checkpoint if k not in own]
 
 
-def model_key(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+def shapes_reported_only(model, checkpoint):
+    return [k for k in reference("07.1", "load_fitting")(model, checkpoint) if k in model.state_dict()]
 
 
-def tutorial_optimizer_key(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": model.state_dict(), "optimizer_state_dict": optimizer.state_dict()}, path)
+def names_reported_only(model, checkpoint):
+    return [k for k in reference("07.1", "load_fitting")(model, checkpoint) if k not in model.state_dict()]
 
 
-def bare_state_dict(path, model, optimizer, epoch):
-    torch.save(model.state_dict(), path)
+def also_missing(model, checkpoint):
+    skipped = reference("07.1", "load_fitting")(model, checkpoint)
+    return skipped + [k for k in model.state_dict() if k not in checkpoint]
 
 
-def no_optimizer(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": model.state_dict()}, path)
+def no_return(model, checkpoint):
+    reference("07.1", "load_fitting")(model, checkpoint)
 
 
-def no_epoch(path, model, optimizer, epoch):
-    torch.save({"network": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+def copy_without_no_grad(model, checkpoint):
+    own = dict(model.named_parameters())
+    for k, v in checkpoint.items():
+        if k in own and own[k].shape == v.shape:
+            own[k].copy_(v)
+    return []
 
 
-def epoch_as_tensor(path, model, optimizer, epoch):
-    torch.save({"epoch": torch.tensor(epoch), "network": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+def partial_copy(model, checkpoint):  # the first entries of a final-layer bias of another size copied anyway
+    skipped = reference("07.1", "load_fitting")(model, checkpoint)
+    bias, theirs = model.head.final_layer.bias, checkpoint["head.final_layer.bias"]
+    with torch.no_grad():
+        n = min(len(bias), len(theirs))
+        bias[:n] = theirs[:n]
+    return skipped
 
 
-def parameters_only(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": dict(model.named_parameters()), "optimizer": optimizer.state_dict()}, path)
+def pops_from_checkpoint(model, checkpoint):
+    own = model.state_dict()
+    skipped = [k for k in checkpoint if k not in own or checkpoint[k].shape != own[k].shape]
+    for k in skipped:
+        checkpoint.pop(k)
+    model.load_state_dict(checkpoint, strict=False)
+    return skipped
 
 
-def adds_an_extension(path, model, optimizer, epoch):
-    torch.save(_official(model, optimizer, epoch), path + ".pth")
+def new_parameters(model, checkpoint):
+    skipped = reference("07.1", "load_fitting")(model, checkpoint)
+    model.head.final_layer.bias = nn.Parameter(model.head.final_layer.bias.detach().clone())
+    return skipped
 
 
-def plain_pickle(path, model, optimizer, epoch):
-    with open(path, "wb") as f:
-        pickle.dump(_official(model, optimizer, epoch), f)
+def duplicated(model, checkpoint):
+    skipped = reference("07.1", "load_fitting")(model, checkpoint)
+    return skipped + skipped[:1]
 
 
-def optimizer_state_only(path, model, optimizer, epoch):
-    torch.save({"epoch": epoch, "network": model.state_dict(), "optimizer": optimizer.state_dict()["state"]}, path)
+def tensors_returned(model, checkpoint):
+    return [checkpoint[k] for k in reference("07.1", "load_fitting")(model, checkpoint)]
 
 
-def test_save_checkpoint_check():
-    assert_verdicts(ex07.q1, reference("07.1", "my_save_checkpoint"), [
-        (whole_model, "you saved the whole model object (torch.save(model, path))"),
-        (objects_in_the_dict, "'network' holds the model object itself"),
-        (optimizer_object, "'optimizer' holds the optimizer object itself"),
-        (state_dict_key, "the weights are under 'state_dict'"),
-        (model_key, "the weights are under 'model'"),
-        (tutorial_optimizer_key, "the optimizer state is under 'optimizer_state_dict'"),
-        (bare_state_dict, "you saved the bare model.state_dict()"),
-        (no_optimizer, "no 'optimizer' entry"),
-        (no_epoch, "no 'epoch' entry"),
-        (epoch_as_tensor, "'epoch' holds tensor(7)"),
-        (parameters_only, "the BatchNorm running statistics (running_mean, running_var, num_batches_tracked)"),
-        (adds_an_extension, "you wrote snapshot_7.pth.tar.pth in its folder instead"),
-        (plain_pickle, "cannot read your file (UnpicklingError)"),
-        (optimizer_state_only, "'optimizer' must be the whole optimizer.state_dict()"),
+def test_load_fitting_check():
+    assert_verdicts(ex07.q1, reference("07.1", "load_fitting"), [
+        (parameters_only, "backbone.bn1.running_mean was not loaded: BatchNorm's buffers"),
+        (names_only, "strict=False forgives missing and unexpected names, never a shape that differs"),
+        (shapes_reported_only, "you reported the tensors of another shape but not head.extra.weight"),
+        (names_reported_only, "you reported the names the model lacks but not the tensors of another shape"),
+        (also_missing, "you also listed backbone.conv2.bias"),
+        (no_return, "return the names of the checkpoint's tensors you skipped"),
+        (copy_without_no_grad, "needs torch.no_grad()"),
+        (partial_copy, "head.final_layer.bias changed although the checkpoint has no tensor of its shape"),
+        (pops_from_checkpoint, "changed the checkpoint it was given"),
+        (new_parameters, "replaced the model's parameters with new tensors"),
+        (duplicated, "a name appears twice"),
+        (tensors_returned, "the skipped tensors' names (strings)"),
     ])
 
 
-def test_other_correct_saves_pass():
-    def with_prefix(path, model, optimizer, epoch):  # as the official code, from a DataParallel model
-        state = _official(model, optimizer, epoch)
-        state["network"] = {"module." + k: v for k, v in state["network"].items()}
-        torch.save(state, path)
-
-    result = ex07.q1.result(with_prefix)
-    assert result.status == PASSED, result.message
+def test_load_fitting_reference_against_a_loop():
+    """What the checker expects, tensor by tensor, is what a plain loop over the model's state dict gives."""
+    for what, ckpt, model in ex07._cases():
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                if name in ckpt and ckpt[name].shape == tensor.shape:
+                    tensor.copy_(ckpt[name])
+        loaded = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+        assert "head.final_layer.weight" not in loaded and "backbone.bn1.running_mean" in loaded, what
+        assert set(loaded) <= set(_fitting(model, ckpt)), what
+    assert {k for k in ckpt if k.startswith("head.deconv")} - set(_fitting(model, ckpt))  # the wider head: skipped
 
 
 # --- 07.2 ------------------------------------------------------------------------------------------------------
 
+def module_only(state_dict):
+    return {k.removeprefix("module."): v for k, v in state_dict.items()}
+
+
+def one_pass(state_dict):
+    return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state_dict.items()}
+
+
+def compile_only(state_dict):
+    return {k.removeprefix("_orig_mod."): v for k, v in state_dict.items()}
+
+
 def lstrip(state_dict):
-    return {k.lstrip("module."): v for k, v in state_dict.items()}
+    return {k.lstrip("module.").lstrip("_orig_mod."): v for k, v in state_dict.items()}
 
 
 def replace_everywhere(state_dict):
-    return OrderedDict((k.replace("module.", ""), v) for k, v in state_dict.items())
-
-
-def always_slice(state_dict):
-    return {k[7:]: v for k, v in state_dict.items()}
+    return OrderedDict((k.replace("module.", "").replace("_orig_mod.", ""), v) for k, v in state_dict.items())
 
 
 def first_word_off(state_dict):
@@ -119,34 +171,36 @@ def first_word_off(state_dict):
 
 
 def as_list(state_dict):
-    return [(k.removeprefix("module."), v) for k, v in state_dict.items()]
+    return list(reference("07.2", "my_strip_wrappers")(state_dict).items())
 
 
 def cloned(state_dict):
-    return {k.removeprefix("module."): v.clone() for k, v in state_dict.items()}
+    return {k: v.clone() for k, v in reference("07.2", "my_strip_wrappers")(state_dict).items()}
 
 
 def sorted_keys(state_dict):
-    return dict(sorted((k.removeprefix("module."), v) for k, v in state_dict.items()))
+    return dict(sorted(reference("07.2", "my_strip_wrappers")(state_dict).items()))
 
 
 def renames_in_place(state_dict):
-    for key in list(state_dict):
-        if key.startswith("module."):
-            state_dict[key[len("module."):]] = state_dict.pop(key)
+    new = reference("07.2", "my_strip_wrappers")(state_dict)
+    state_dict.clear()
+    state_dict.update(new)
     return state_dict
 
 
 def converted(state_dict):
-    return {k.removeprefix("module."): v.double() for k, v in state_dict.items()}
+    return {k: v.double() for k, v in reference("07.2", "my_strip_wrappers")(state_dict).items()}
 
 
-def test_strip_module_prefix_check():
-    assert_verdicts(ex07.q2, reference("07.2", "my_strip_module_prefix"), [
-        (lstrip, "into 'ayer1.0.conv1.weight': str.lstrip('module.') strips any of the characters"),
-        (replace_everywhere, "into 'backbone.subweight': replace() removes 'module.' everywhere"),
-        (always_slice, "you turned 'backbone.conv1.weight' into 'e.conv1.weight'"),
-        (first_word_off, "you turned 'backbone.conv1.weight' into 'conv1.weight'"),
+def test_strip_wrappers_check():
+    assert_verdicts(ex07.q2, reference("07.2", "my_strip_wrappers"), [
+        (module_only, "nothing was stripped. torch.compile's '_orig_mod.' is a wrapper's prefix too"),
+        (one_pass, "'module.' still leads"),
+        (compile_only, "nothing was stripped; each key loses its leading wrapper prefixes"),
+        (lstrip, "str.lstrip strips any of the characters given"),
+        (replace_everywhere, "replace() removes 'module.' everywhere"),
+        (first_word_off, "'_orig_mod.' still leads"),
         (as_list, "you returned a list"),
         (cloned, "the values are copies (.clone())"),
         (sorted_keys, "the keys are right but their order is not"),
@@ -155,11 +209,25 @@ def test_strip_module_prefix_check():
     ])
 
 
-def test_other_correct_strips_pass():
-    def per_key(state_dict):  # also right on every state dict DataParallel can make
-        return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
-    result = ex07.q2.result(per_key)
-    assert result.status == PASSED, result.message
+class _Wrapper(nn.Module):
+    """Keeps a model under an attribute name, as DataParallel (.module) and torch.compile (._orig_mod) do."""
+
+    def __init__(self, name, inner):
+        super().__init__()
+        self.add_module(name, inner)
+
+
+def test_strip_reference_against_real_wrappers():
+    """The prefixes the checker strips are the ones real wrappers put there: torch.compile's OptimizedModule and
+    an attribute named 'module' (what DataParallel and DDP hold), nested both ways."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    compiled = torch.compile(net)  # wraps without compiling anything until it is called
+    assert list(compiled.state_dict())[0] == "_orig_mod.0.weight"
+    for wrapped in (_Wrapper("module", compiled), torch.compile(_Wrapper("module", net)), nn.DataParallel(net)):
+        keys = list(wrapped.state_dict())
+        assert [ex07._strip(k) for k in keys] == list(net.state_dict()), keys[0]
+    strip = reference("07.2", "my_strip_wrappers")
+    assert list(strip(_Wrapper("module", compiled).state_dict())) == list(net.state_dict())
 
 
 def test_questions_have_hints_and_answers(capsys):

@@ -4,102 +4,140 @@ from __future__ import annotations
 import numpy as np
 
 from exercise_helpers import assert_verdicts, reference
+from minipose.camera import cam2pixel, pixel2cam
+from minipose.data import crop_affine, flip_joint_img
 from minipose.exercises import PASSED, ex10
 from minipose.skeleton import FLIP_PAIRS
 
 
+# --- 10.0 --------------------------------------------------------------------------------------------------------
+
+def test_flipped_column_check():
+    assert_verdicts(ex10.q0, reference("10.0", "flipped_column"), [
+        (191, "the crop's own columns mirrored"),
+        (64, "the mirror moves the point"),
+        (-64, "outside the crop"),
+        (48.0, "heatmap cells"),
+        ("192 pixels", "give one number"),
+        (200, "where is the box's centre"),
+    ])
+    assert ex10.q0.result(np.float32(192.0)).status == PASSED
+
+
+def test_flipped_column_reference_against_the_affine_maps():
+    """192 is where crop_affine puts the point, for several boxes and picture widths (the checker's number is
+    written out; here it is measured)."""
+    for bbox, width in [([186.96, 192.98, 594.05, 594.05], 1000), ([10.0, 50.0, 300.0, 300.0], 640)]:
+        plain, mirrored = crop_affine(bbox, width), crop_affine(bbox, width, do_flip=True)
+        point = np.linalg.solve(np.vstack([plain, [0, 0, 1]]), [64.0, 100.0, 1.0])
+        assert abs((mirrored @ point)[0] - 192.0) < 1e-9
+
 
 # --- 10.1 --------------------------------------------------------------------------------------------------------
 
-def _flip(joint_img, img_width, pairs=FLIP_PAIRS, mirror=lambda x, w: w - 1 - x):
-    out = joint_img.copy()
-    out[:, 0] = mirror(out[:, 0], img_width)
+def _flip(joint_cam, f, c, img_width, mirror=lambda x, w: w - 1 - x, pairs=FLIP_PAIRS, fx=None, cx=None):
+    """A camera-space flip written as a student might, with one thing changed."""
+    fx = f[0] if fx is None else fx
+    cx = c[0] if cx is None else cx
+    out = np.array(joint_cam, dtype=np.float64)
+    x = fx * out[:, 0] / out[:, 2] + cx
+    out[:, 0] = (mirror(x, img_width) - cx) / fx * out[:, 2]
     for right, left in pairs:
         out[[right, left]] = out[[left, right]]
     return out
 
 
-def w_minus_x(joint_img, img_width):
-    return _flip(joint_img, img_width, mirror=lambda x, w: w - x)
+def about_the_axis(joint_cam, f, c, img_width):
+    out = _flip(joint_cam, f, c, img_width)
+    out[:, 0] = -_flip(joint_cam, f, c, img_width, mirror=lambda x, w: x)[:, 0]
+    return out
 
 
-def no_swap(joint_img, img_width):
-    return _flip(joint_img, img_width, pairs=())
-
-
-def legs_only(joint_img, img_width):
-    return _flip(joint_img, img_width, pairs=FLIP_PAIRS[:3])
-
-
-def aliased_swap(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, 0] = img_width - 1 - out[:, 0]
+def aliased_swap(joint_cam, f, c, img_width):
+    out = _flip(joint_cam, f, c, img_width, pairs=())
     for right, left in FLIP_PAIRS:
         out[right], out[left] = out[left], out[right]  # numpy rows are views: both end up equal
     return out
 
 
-def flips_in_place(joint_img, img_width):
-    joint_img[:, 0] = img_width - 1 - joint_img[:, 0]
-    for right, left in FLIP_PAIRS:
-        joint_img[[right, left]] = joint_img[[left, right]]
-    return joint_img
+def flips_in_place(joint_cam, f, c, img_width):
+    joint_cam[:] = _flip(joint_cam, f, c, img_width)
+    return joint_cam
 
 
-def in_place_returns_nothing(joint_img, img_width):
-    flips_in_place(joint_img, img_width)
-
-
-def negated_z(joint_img, img_width):
-    out = _flip(joint_img, img_width)
-    out[:, 2] *= -1
+def about_the_root(joint_cam, f, c, img_width):
+    out = _flip(joint_cam, f, c, img_width)
+    kept = _flip(joint_cam, f, c, img_width, mirror=lambda x, w: x)
+    out[:, 0] = 2 * joint_cam[0, 0] - kept[:, 0]
     return out
 
 
-def every_column_mirrored(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, :] = img_width - 1 - out  # y (and z) mirrored too
+def pixels(joint_cam, f, c, img_width):
+    out = cam2pixel(_flip(joint_cam, f, c, img_width, pairs=()), f, c)  # the mirrored pixels (x, y, Z)
     for right, left in FLIP_PAIRS:
         out[[right, left]] = out[[left, right]]
     return out
 
 
-def x_column_swapped(joint_img, img_width):
-    out = joint_img.copy()
-    out[:, 0] = img_width - 1 - out[:, 0]
-    for right, left in FLIP_PAIRS:
-        out[[right, left], 0] = out[[left, right], 0]
+def negated(column):
+    def wrong(joint_cam, f, c, img_width):
+        out = _flip(joint_cam, f, c, img_width)
+        out[:, column] *= -1
+        return out
+    return wrong
+
+
+def changed_z(joint_cam, f, c, img_width):
+    out = _flip(joint_cam, f, c, img_width)
+    out[:, 2] += 10.0
     return out
 
 
-def names_only(joint_img, img_width):
-    return _flip(joint_img, img_width, mirror=lambda x, w: x)
-
-
-def test_flip_joints_check():
-    assert_verdicts(ex10.q1, reference("10.1", "my_flip_joints"), [
-        (w_minus_x, "the official mirror is x -> W - 1 - x, which sends pixel 0 to pixel W - 1"),
-        (no_swap, "no joint changed places"),
-        (legs_only, "but not R_Shoulder<->L_Shoulder, R_Elbow<->L_Elbow, R_Wrist<->L_Wrist"),
-        (aliased_swap, "numpy rows, because j[a] and j[b] are views"),
-        (flips_in_place, "you changed the caller's array in place"),
-        (in_place_returns_nothing, "your function returned None"),
-        (negated_z, "z was negated"),
-        (every_column_mirrored, "y changed"),
-        (x_column_swapped, "only x traded places"),
-        (names_only, "x was not mirrored"),
+def test_flip_camera_check():
+    assert_verdicts(ex10.q1, reference("10.1", "my_flip_camera"), [
+        (about_the_axis, "about the camera's axis (X -> -X)"),
+        (lambda j, f, c, w: _flip(j, f, c, w, mirror=lambda x, w: w - x), "x -> W - x"),
+        (lambda j, f, c, w: _flip(j, f, c, w, mirror=lambda x, w: x), "X was not mirrored"),
+        (lambda j, f, c, w: _flip(j, f, c, w, pairs=()), "no joint changed places"),
+        (lambda j, f, c, w: _flip(j, f, c, w, pairs=FLIP_PAIRS[:3]),
+         "did not swap R_Shoulder<->L_Shoulder, R_Elbow<->L_Elbow, R_Wrist<->L_Wrist"),
+        (aliased_swap, "does not swap numpy rows"),
+        (flips_in_place, "changed the caller's array in place"),
+        (lambda j, f, c, w: flips_in_place(j, f, c, w) and None, "returned None"),
+        (about_the_root, "mirrored about the root joint"),
+        (pixels, "you returned pixels"),
+        (negated(2), "Z was negated"),
+        (negated(1), "Y was negated"),
+        (changed_z, "Y or Z changed"),
+        (lambda j, f, c, w: _flip(j, f, c, w, fx=f[1]), "used fy for the column"),
+        (lambda j, f, c, w: _flip(j, f, c, w, cx=c[1]), "used cy for the column"),
+        (lambda j, f, c, w: _flip(j, f, c, w) + [5.0, 0.0, 0.0], "should have X ="),
+        (lambda j, f, c, w: _flip(j, f, c, w)[:, :2], "shape (18, 3)"),
     ])
 
 
-def test_other_correct_flips_pass():
-    def mirror_after_swapping(joint_img, img_width):
-        out = np.array(joint_img)
+def test_flip_camera_reference_against_the_package_and_a_formula():
+    """The checker's reference (project, mirror, back-project) equals the package's picture flip between cam2pixel
+    and pixel2cam, and the closed form X' = -X + (W - 1 - 2 cx) Z / fx with the rows renamed."""
+    for joints, f, c, width in ex10._flip_camera_cases():
+        want = ex10._mirrored_camera(joints, f, c, width)
+        through_pixels = pixel2cam(flip_joint_img(cam2pixel(joints, f, c), width), f, c)
+        assert np.abs(want - through_pixels).max() < 1e-9
+        closed = joints.copy()
+        closed[:, 0] = -joints[:, 0] + (width - 1 - 2 * c[0]) * joints[:, 2] / f[0]
+        closed = closed[[dict(FLIP_PAIRS).get(k, dict((l, r) for r, l in FLIP_PAIRS).get(k, k)) for k in range(18)]]
+        assert np.abs(want - closed).max() < 1e-9
+
+
+def test_other_correct_camera_flips_pass():
+    def float32_rows_first(joint_cam, f, c, img_width):
+        out = np.array(joint_cam, dtype=np.float32)
         for right, left in FLIP_PAIRS:
-            out[right], out[left] = out[left].copy(), out[right].copy()
-        out[:, 0] = (img_width - 1) - out[:, 0]
+            out[[right, left]] = out[[left, right]]
+        out[:, 0] = -out[:, 0] + (img_width - 1 - 2 * c[0]) * out[:, 2] / f[0]
         return out
 
-    result = ex10.q1.result(mirror_after_swapping)
+    result = ex10.q1.result(float32_rows_first)
     assert result.status == PASSED, result.message
 
 

@@ -4,7 +4,34 @@ from __future__ import annotations
 import torch
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.exercises import ex14
+from minipose.exercises import PASSED, ex14
+
+
+def test_predicted_gflop_check():
+    assert_verdicts(ex14.q0, reference("14.0", "predicted_gflop"), [
+        (1.21, "you counted multiply-adds"),
+        (0.0377, "not 18: one heatmap per joint and depth bin"),
+        (0.134, "you left out the 18 joints"),
+        (2.28, "the loader adds the thorax"),
+        (21.7, "one position of the kernel"),
+        (38.65, "not the crop's size"),
+        (77.3, "do not multiply by the batch"),
+        (0.604, "config.head_channels"),
+        (5.0, "is not it"),
+        ("2.4 GFLOP", "give one number"),
+    ])
+    assert ex14.q0.result(2.4).status == PASSED and ex14.q0.result(2_415_919_104).status == PASSED  # FLOPs count
+
+
+def test_predicted_gflop_against_flop_counter_mode():
+    """The checker's 2 x 256 x 1152 x 64 x 64, against torch's own count of the layer (bias and all)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.device("meta"):
+        torch.nn.Conv2d(256, 18 * 64, 1)(torch.empty(1, 256, 64, 64))
+    assert counter.get_total_flops() == 2 * 256 * 1152 * 64 * 64
+    assert ex14.q0.result(counter.get_total_flops() / 1e9).status == PASSED
 
 
 def _out(conv, h, w, padding=True):
@@ -57,31 +84,52 @@ def test_volume_bytes_check():
 
 def _by_autograd(logits, g):
     leaf = logits.clone().requires_grad_()
-    x_hat = (torch.softmax(leaf, 0) * torch.arange(len(leaf), dtype=leaf.dtype)).sum()
-    (grad,) = torch.autograd.grad(x_hat * g, leaf)
-    return grad
+    p = torch.softmax(leaf, 0)
+    i = torch.arange(len(leaf), dtype=leaf.dtype)
+    ((p * (i - (p * i).sum()) ** 2).sum() * g).backward()
+    return leaf.grad
 
 
-def test_soft_argmax_grad_check():
+def test_variance_grad_check():
     def parts(logits):
         p = torch.softmax(logits, 0)
         i = torch.arange(len(logits), dtype=logits.dtype)
-        return p, i, (p * i).sum()
+        mean = (p * i).sum()
+        return p, i, mean, (p * (i - mean) ** 2).sum()
 
     def grad(logits, g, mode=""):
-        p, i, xh = parts(logits)
-        return {"no mean": g * p * i, "no p": g * (i - xh), "sign": -g * p * (i - xh), "no g": p * (i - xh),
-                "exp": g * torch.exp(logits) * (i - xh)}.get(mode, g * p * (i - xh))
+        p, i, m, v = parts(logits)
+        e2 = (p * i ** 2).sum()
+        return {"mean": g * p * (i - m), "no v": g * p * (i - m) ** 2, "no p": g * ((i - m) ** 2 - v),
+                "e2": g * p * (i ** 2 - e2), "plus": g * p * (i ** 2 - e2 + 2 * m * (i - m)),
+                "sign": -g * p * ((i - m) ** 2 - v), "no g": p * ((i - m) ** 2 - v)}.get(mode, g * p * ((i - m) ** 2 - v))
 
-    assert_verdicts(ex14.q3, reference("14.3", "my_soft_argmax_grad"), [
-        (lambda l, g: grad(l, g, "no mean"), "left out - x_hat"),
-        (lambda l, g: grad(l, g, "no p"), "left out the factor p_i"),
-        (lambda l, g: grad(l, g, "sign"), "wrong sign"),
-        (lambda l, g: grad(l, g, "no g"), "left out g"),
-        (lambda l, g: grad(l, g, "exp"), "unnormalised"),
+    assert_verdicts(ex14.q3, reference("14.3", "my_variance_grad"), [
+        (lambda l, g: grad(l, g, "mean"), "the gradient of x_hat"),
+        (lambda l, g: grad(l, g, "no v"), "you left out - v"),
+        (lambda l, g: grad(l, g, "no p"), "you left out the factor p_i"),
+        (lambda l, g: grad(l, g, "e2"), "you differentiated E[i^2] only"),
+        (lambda l, g: grad(l, g, "plus"), "the x_hat^2 term has the wrong sign"),
+        (lambda l, g: grad(l, g, "sign"), "your gradient has the wrong sign"),
+        (lambda l, g: grad(l, g, "no g"), "you left out g"),
         (lambda l, g: grad(l, g) * 1.1, "differs from autograd's"),
         (lambda l, g: grad(l, g)[:-1], "one gradient per logit"),
         (lambda l, g: "grad", "return a tensor"),
         (_by_autograd, "you used autograd"),
     ])
 
+
+def test_variance_grad_reference_against_finite_differences():
+    """The closed form g p_i ((i - x_hat)^2 - v), against central differences of the variance in float64: the
+    checker's own reference (autograd) is not the only witness."""
+    torch.manual_seed(0)
+    logits, g, h = torch.randn(9, dtype=torch.float64) * 2, -1.7, 1e-6
+
+    def variance(l):
+        p = torch.softmax(l, 0)
+        i = torch.arange(len(l), dtype=l.dtype)
+        return (p * (i - (p * i).sum()) ** 2).sum()
+
+    numeric = torch.stack([(variance(logits + h * e) - variance(logits - h * e)) / (2 * h)
+                           for e in torch.eye(9, dtype=torch.float64)]) * g
+    assert torch.allclose(reference("14.3", "my_variance_grad")(logits, g), numeric, atol=1e-7)

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from exercise_helpers import reference
 from minipose.exercises import Exercise, Prediction, exercises, lesson
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -82,6 +83,15 @@ def test_student_version_hides_every_solution(solved):
         else:
             assert f'raise NotImplementedError("Exercise {ex.number}")' in code
     assert len(re.findall(r"### BEGIN SOLUTION", solved.read_text())) >= len(numbers)
+
+
+@pytest.mark.parametrize("solved", SOLVED, ids=lambda p: p.name)
+def test_every_instructor_cell_is_tagged(solved):
+    """A planted wrong answer says so in its first line; without the tag it would reach the student version,
+    where a wrong answer one character from the solution gives the exercise away."""
+    for i, cell in enumerate(cells_of(solved)):
+        if source(cell).lstrip().lower().startswith("# instructor"):
+            assert "instructor" in cell.get("metadata", {}).get("tags", []), f"{solved.name}, cell {i}"
 
 
 def test_stub_keeps_the_indentation():
@@ -311,7 +321,7 @@ def test_no_check_passes_the_packages_own_solution(exercise, dotted):
         if way == "looked up by name" and "your code raised" in result.message:
             continue  # the exercise's arguments do not fit the reference, so it never ran; it failed all the same
         assert "the exercise is to write it yourself" in result.message, (way, result.message)
-        assert reference.__name__ in result.message, (way, result.message)
+        assert dotted.rsplit(".", 1)[-1] in result.message, (way, result.message)
 
 
 @pytest.mark.parametrize("number,dotted", [("01.1", "minipose.blocks.Bottleneck"),
@@ -329,12 +339,99 @@ def test_the_run_time_tripwire_catches_a_reference_the_code_never_names(number, 
     assert result.status == "failed" and "this calls minipose." in result.message, result.message
 
 
+def _lesson_copy(dotted):
+    """The reference as the lesson's own cells define it in a notebook: the lesson's `#| export` cells for its
+    module, each compiled as a kernel compiles a cell (a file of its own, registered in linecache, the imports in
+    another cell than the code that uses them). None for a module written directly."""
+    import linecache
+
+    module_name, name = dotted.rsplit(".", 1)
+    path = ROOT / (module_name.replace(".", "/") + ".py")
+    header = path.read_text().split("\n", 1)[0] if module_name.startswith("minipose.") else ""
+    match = re.search(r"from (lessons/\S+\.ipynb)", header)
+    if not match:
+        return None
+    target = f"#| export {module_name.replace('.', '/')}.py"
+    namespace = {"__name__": "__main__"}
+    for k, cell in enumerate(cells_of(ROOT / match.group(1))):
+        text = source(cell)
+        if cell["cell_type"] == "code" and text.startswith(target):
+            filename = f"/tmp/ipykernel_1/{4242 + k}.py"
+            linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+            flags = __import__("__future__").annotations.compiler_flag
+            exec(compile(text, filename, "exec", flags=flags, dont_inherit=True), namespace)  # noqa: S102
+    return namespace.get(name)
+
+
+COPIED = [(ex, d) for ex, d in REFUSED if _lesson_copy(d) is not None]
+
+
+@pytest.mark.parametrize("exercise,dotted", COPIED, ids=lambda x: x if isinstance(x, str) else x.number)
+def test_the_lessons_own_copy_of_the_reference_is_refused_too(exercise, dotted):
+    """In a notebook the lesson's export cell defines its own copy of the function above the exercise (in the
+    student version too): the same code, recognised by its bytecode, is refused in the same ways."""
+    copy = _lesson_copy(dotted)
+    for way, answer in _ways_to_pass_the_reference(copy)[:3] + (
+            [("subclassed", type("Mine", (copy,), {}))] if isinstance(copy, type) else []):
+        result = exercise.result(answer)
+        assert result.status == "failed", (way, result.message)
+        assert "the exercise is to write it yourself" in result.message, (way, result.message)
+        assert copy.__name__ in result.message, (way, result.message)  # named: its copy, or the package's own
+
+
+def test_what_an_expert_tried_against_the_refusal():
+    """Found by a reviewer who tried to break the checks: a thread, a trace hook turned off, a student's own
+    helper that shares the reference's name (not refused), a student's exit(), global settings left changed."""
+    import threading
+
+    import torch
+
+    from minipose.exercises import ex05, ex06
+
+    def in_a_thread(heatmaps, beta=1.0, _module="minipose.integral", _name="soft_argmax"):
+        import importlib
+        out = {}
+        worker = threading.Thread(target=lambda: out.setdefault(
+            "xy", getattr(importlib.import_module(_module), _name)(heatmaps * beta, heatmaps.shape[1], 1)))
+        worker.start()
+        worker.join()
+        return out["xy"]
+    result = ex05.q1.result(in_a_thread)
+    assert result.status == "failed" and "this calls minipose.soft_argmax" in result.message, result.message
+
+    def hook_off(heatmaps, beta=1.0):
+        import sys
+        sys.settrace(None)
+        return heatmaps
+    result = ex05.q1.result(hook_off)
+    assert result.status == "failed" and "turned off the check's trace hook" in result.message, result.message
+
+    solution = reference("06.1", "my_supervised_l1")
+    namespace = {"minipose": __import__("minipose"), "solution": solution}
+    exec(compile("def coord_l1_loss(coord, target):\n    return solution(coord, target)\n"  # noqa: S102
+                 "def my_supervised_l1(coord, target):\n"
+                 "    assert minipose.config.Config().depth_dim > 0\n"
+                 "    return coord_l1_loss(coord, target)\n", "/tmp/ipykernel_1/77.py", "exec"), namespace)
+    result = ex06.q1.result(namespace["my_supervised_l1"])  # the student's own coord_l1_loss, minipose for a constant
+    assert result.status == "passed", result.message
+
+    def leaves_float64(coord, target):
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+        raise SystemExit(3)
+    result = ex06.q1.result(leaves_float64)
+    assert result.status == "failed" and "SystemExit" in result.message, result.message
+    assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+
+    with torch.no_grad():  # a notebook left without gradients does not fail a right answer
+        assert ex06.q1.result(solution).status == "passed"
+
+
 def test_every_exercise_says_what_it_refuses_or_why_nothing():
     """An exercise without a package reference to refuse is listed here, with the reason."""
     nothing_in_the_package = {
         "05.2": "the package has no hard 3D argmax",
         "10.2": "the package never reads an augmentation back from an affine",
-        "11.2": "the package has no gradient-accumulation step",
         "14.2": "the package has no byte count of a volume",
     }
     for exercise in ALL_EXERCISES:
@@ -345,7 +442,7 @@ def test_every_exercise_says_what_it_refuses_or_why_nothing():
 
 
 # Lessons whose predict-first question is still to be written (issue 26 lands lesson by lesson).
-PREDICTIONS_PENDING = {"00", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15"}
+PREDICTIONS_PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize("solved", SOLVED, ids=lambda p: p.name)
@@ -385,6 +482,14 @@ def test_a_refused_reference_is_refused_inside_a_lesson_namespace_too():
 
     result = ex01.q1.result(Bottleneck(64, 16))  # an instance instead of a class
     assert result.status == "failed" and "this is an instance of minipose.Bottleneck" in result.message
+
+
+def test_readme_table_lists_every_checked_exercise_as_it_is():
+    """README's table of exercises: one row per checked exercise, with the name the student defines; no row for
+    an exercise that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d\d\.\d) \| `?([A-Za-z_]\w*)", readme, re.MULTILINE))
+    assert rows == {ex.number: ex.answer_name for ex in ALL_EXERCISES}
 
 
 def test_a_broken_exercise_module_is_not_taken_for_a_lesson_without_exercises(monkeypatch):

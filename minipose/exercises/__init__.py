@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import json
 import re
 import linecache
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 PASSED, FAILED, NOT_ATTEMPTED, MISSING = "passed", "failed", "not attempted", "missing"
-_PACKAGE_DIRS = [str(Path(__file__).resolve().parent.parent)]
+_PACKAGE_DIRS = [str(Path(__file__).resolve().parent.parent) + os.sep]
 
 
 @dataclass
@@ -62,6 +63,8 @@ class NotAttempted(Exception):
 
 def _library_file(filename: str) -> bool:
     """True for frames inside Python, torch, or minipose itself: the student's code is everything else."""
+    if filename.startswith("/"):
+        filename = os.path.realpath(filename)  # "minipose/../x.py" is not minipose
     if any(filename.startswith(d) for d in _PACKAGE_DIRS):
         return True
     return "site-packages" in filename or "dist-packages" in filename or filename.startswith(sys.prefix) \
@@ -105,7 +108,7 @@ def call(fn: Callable, *args, **kwargs) -> Any:
         raise NotAttempted(str(err)) from None
     except (Mistake, NotAttempted):
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # exit() in an answer is a mistake too, not the end of the kernel
         message = describe_crash(err)
         if any(word in str(err) for word in _CUDA_WORDS):
             message = (message.split("): ")[0] + ")" if "): " in message else message) + (
@@ -135,12 +138,15 @@ class Exercise:
         """Run the check and return its Result. Never raises."""
         import torch
 
-        threads = torch.get_num_threads()
+        threads, dtype, grad = torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled()
         torch.set_num_threads(1)  # the checks' tensors are tiny: one thread is fastest, also on a busy machine
         try:
-            return self._result(answer)
-        finally:
+            with torch.enable_grad():  # a notebook left in no_grad must not fail a right answer
+                return self._result(answer)
+        finally:  # an answer that changed torch's global settings leaves them as they were
             torch.set_num_threads(threads)
+            torch.set_default_dtype(dtype)
+            torch.set_grad_enabled(grad)
 
     def _refused(self, why: str) -> Result:
         return Result(self.number, FAILED, f"not yet: {why}: the exercise is to write it yourself (torch, numpy "
@@ -260,19 +266,45 @@ def _public_name(dotted: str, obj: Any) -> str:
     return dotted
 
 
+def _own_code(fn: Any):
+    """The code of a function's own body: through functools.wraps decorators, whose wrapper code is shared by
+    every function they decorate (torch's clip_grad_norm_ and clip_grad_value_ share one)."""
+    import inspect
+
+    fn = getattr(fn, "__func__", fn)  # staticmethod, classmethod, bound method
+    try:
+        fn = inspect.unwrap(fn)
+    except ValueError:  # a cycle of __wrapped__: keep the outer function
+        pass
+    return getattr(fn, "__code__", None)
+
+
 def _codes_of(obj: Any) -> set:
     """The code objects that run when `obj` (a function or a class) is used."""
-    if isinstance(obj, type):
-        codes = set()
-        for value in vars(obj).values():
-            value = getattr(value, "__func__", value)  # staticmethod, classmethod
-            if isinstance(value, property):
-                value = value.fget
-            if hasattr(value, "__code__"):
-                codes.add(value.__code__)
-        return codes
-    fn = getattr(obj, "__func__", obj)
-    return {fn.__code__} if hasattr(fn, "__code__") else set()
+    values = vars(obj).values() if isinstance(obj, type) else [obj]
+    codes = {_own_code(v.fget if isinstance(v, property) else v) for v in values}
+    return codes - {None}
+
+
+def _bytecode(code) -> tuple:
+    return (code.co_code, code.co_names, code.co_varnames,
+            tuple(_bytecode(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts))
+
+
+def _fingerprints(code) -> set:
+    """What a function's code says, without where it was written: the lesson's `#| export` cell run in a notebook
+    makes a new function with the package's syntax tree (its bytecode may differ: a cell that imports torch
+    compiles `torch.f(...)` otherwise than a cell that does not). Both are kept, for code without a source."""
+    import ast
+    import inspect
+    import textwrap
+
+    found = {("bytecode", _bytecode(code))}
+    try:
+        found.add(("source", ast.dump(ast.parse(textwrap.dedent(inspect.getsource(code))))))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        pass
+    return found
 
 
 class _Refusals:
@@ -281,12 +313,41 @@ class _Refusals:
     def __init__(self, dotted: tuple[str, ...]) -> None:
         self.objects = [(_resolve(d), _public_name(d, _resolve(d))) for d in dotted]
         self.codes = {code: name for obj, name in self.objects for code in _codes_of(obj)}
+        self._by_name: dict[str, list] = {}  # co_name -> [(fingerprints, name)]: to recognise copies
+        for code, name in self.codes.items():
+            self._by_name.setdefault(code.co_name, []).append((_fingerprints(code), name))
+        self._copies: dict = {}  # code -> name or None, a cache for the tripwire
+
+    def code_name(self, code) -> str | None:
+        """The reference this code belongs to: the package's own, or a copy made by running the lesson's cell."""
+        name = self.codes.get(code)
+        if name is not None or code.co_name not in self._by_name:
+            return name
+        if code not in self._copies:
+            found = _fingerprints(code)
+            self._copies[code] = next((f"the lesson's copy of {n}" for f, n in self._by_name[code.co_name]
+                                       if f & found), None)
+        return self._copies[code]
+
+    def _class_name(self, cls: type) -> str | None:
+        """A refused class, or a class whose methods are copies of a refused class's."""
+        for obj, name in self.objects:
+            if cls is obj:
+                return name
+        for value in vars(cls).values():
+            code = _own_code(value)
+            if code is not None and self.code_name(code):
+                return self.code_name(code)
+        return None
 
     def _named(self, value: Any) -> str | None:
         for obj, name in self.objects:
             if value is obj:
                 return name
-        return None
+        if isinstance(value, type):
+            return self._class_name(value)
+        code = _own_code(value)
+        return self.code_name(code) if code is not None else None
 
     def static(self, answer: Any) -> str | None:
         """Why the answer uses a reference without running it, or None."""
@@ -295,15 +356,20 @@ class _Refusals:
         inner = answer.func if isinstance(answer, functools.partial) else answer
         inner = getattr(inner, "__func__", inner)  # a bound method
         for candidate in (inner, getattr(inner, "__wrapped__", None)):
-            for obj, name in self.objects:
-                if candidate is obj or (hasattr(obj, "__code__") and getattr(candidate, "__code__", None)
-                                        is obj.__code__):
+            if candidate is not None and not isinstance(candidate, type):
+                name = self._named(candidate)
+                if name:
                     return f"this is {name} itself"
-        for obj, name in self.objects:
-            if isinstance(obj, type):
-                if isinstance(answer, type) and issubclass(answer, obj):
-                    return f"this subclasses {name}"
-                if isinstance(answer, obj):
+        if isinstance(answer, type):
+            for base in answer.__mro__:
+                name = self._class_name(base)
+                if name:
+                    return f"this is {name} itself" if base is answer else f"this subclasses {name}"
+        elif not callable(getattr(answer, "__code__", None)) and isinstance(type(answer), type) \
+                and type(answer).__module__ != "builtins":
+            for base in type(answer).__mro__:
+                name = self._class_name(base)
+                if name:
                     return f"this is an instance of {name}"
         return self._names_in(answer, seen=set(), depth=0)
 
@@ -328,25 +394,8 @@ class _Refusals:
             code = getattr(fn, "__code__", None)
             if code is None or _library_file(code.co_filename):
                 continue
-            names, stack = set(), [code]
-            while stack:  # the function and every function or lambda nested in it
-                c = stack.pop()
-                names |= set(c.co_names) | set(c.co_freevars)
-                stack += [k for k in c.co_consts if hasattr(k, "co_names")]
-            values = [fn.__globals__.get(n) for n in names if n in fn.__globals__]
+            values = _values_named(code, fn.__globals__)
             values += [cell.cell_contents for cell in (fn.__closure__ or ()) if _cell_full(cell)]
-            modules = [v for v in values if isinstance(v, type(sys))]
-            visited = {id(m) for m in modules}
-            while modules:  # minipose.integral.soft_argmax: follow attribute names through modules
-                module = modules.pop()
-                for n in names:
-                    value = getattr(module, n, None)
-                    if isinstance(value, type(sys)):
-                        if id(value) not in visited:
-                            visited.add(id(value))
-                            modules.append(value)
-                    elif value is not None:
-                        values.append(value)
             for value in values:
                 name = self._named(value)
                 if name:
@@ -357,6 +406,31 @@ class _Refusals:
                     if found:
                         return found
         return None
+
+
+def _values_named(code, globals_: dict) -> list:
+    """The objects a function's code (and the functions and lambdas nested in it) names: each global, and each
+    step of a dotted chain written after it (`minipose.integral.soft_argmax` gives the module, the submodule and
+    the function), read from the bytecode."""
+    import dis
+
+    values, stack = [], [code]
+    while stack:
+        c = stack.pop()
+        stack += [k for k in c.co_consts if hasattr(k, "co_code")]
+        current = None
+        for ins in dis.get_instructions(c):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                current = globals_.get(ins.argval, getattr(__builtins__, ins.argval, None)
+                                       if not isinstance(__builtins__, dict) else __builtins__.get(ins.argval))
+            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and current is not None:
+                current = getattr(current, ins.argval, None) if isinstance(current, type(sys)) else None
+            else:
+                current = None
+                continue
+            if current is not None:
+                values.append(current)
+    return values
 
 
 def _cell_full(cell) -> bool:
@@ -371,7 +445,7 @@ class _Tripwire:
     """A trace hook, set only while a check runs: records a reference entered with the student's code on the stack."""
 
     def __init__(self, refusals: _Refusals) -> None:
-        self.codes, self.found, self._library = refusals.codes, None, {}
+        self.refusals, self.found, self._library = refusals, None, {}
 
     def _student(self, filename: str) -> bool:
         if filename not in self._library:
@@ -379,19 +453,38 @@ class _Tripwire:
         return not self._library[filename]
 
     def __enter__(self):
+        import threading
+
         self._previous, self._boundary = sys.gettrace(), sys._getframe(1)
-        sys.settrace(self._trace)
+        self._previous_threads = threading.gettrace()
+        self._hook = self._trace  # one bound method, to recognise it afterwards
+        sys.settrace(self._hook)
+        threading.settrace(self._thread_trace)  # threads the answer starts are watched too
         return self
 
     def __exit__(self, *exc) -> None:
+        import threading
+
+        if sys.gettrace() is not self._hook and self.found is None:
+            self.found = "this turned off the check's trace hook (sys.settrace)"
         sys.settrace(self._previous)
+        threading.settrace(self._previous_threads)
+
+    def _thread_trace(self, frame, event, arg):
+        """In another thread there is no check frame below: a reference entered there counts as the student's."""
+        if event == "call" and self.found is None:
+            name = self.refusals.code_name(frame.f_code)
+            if name:
+                self.found = f"this calls {name}"
+        return None
 
     def _trace(self, frame, event, arg):
-        if event == "call" and self.found is None and frame.f_code in self.codes:
-            caller = frame.f_back
+        if event == "call" and self.found is None:
+            name = self.refusals.code_name(frame.f_code)
+            caller = frame.f_back if name else None
             while caller is not None and caller is not self._boundary:
                 if self._student(caller.f_code.co_filename):
-                    self.found = f"this calls {self.codes[frame.f_code]}"
+                    self.found = f"this calls {name}"
                     break
                 caller = caller.f_back
         return self._previous(frame, event, arg) if self._previous else None

@@ -1,4 +1,10 @@
-"""Exercises of lesson 00, the big picture (written directly, not generated)."""
+"""Exercises of lesson 00, the big picture (written directly, not generated).
+
+The lesson prints the paper's settings and draws PoseNet's shapes for the paper's square 256 x 256 crop. Its
+exercises ask for what it does not print: the width of one depth bin in millimetres (predicted first, from the
+settings), the feature-map and heatmap sizes of a crop that is not square, and the conversion of a fractional depth
+bin to millimetres. Their references live here.
+"""
 from __future__ import annotations
 
 import numbers
@@ -6,7 +12,62 @@ import numbers
 import torch
 
 from minipose.config import Config
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+
+# --- 00.0: predict the width of one depth bin ---------------------------------------------------------------------
+
+def _millimetres(answer) -> float:
+    """A number (int, float, numpy or one-element tensor), or a Mistake saying what to give."""
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if hasattr(answer, "item") and getattr(answer, "size", None) == 1:  # a numpy scalar
+        answer = answer.item()
+    if not isinstance(answer, numbers.Real) or isinstance(answer, bool):
+        raise Mistake(f"give one number of millimetres, e.g. 12.5 (no unit, no text); you gave {answer!r:.40}")
+    return float(answer)
+
+
+def _check_bin_width(answer) -> str:
+    got = _millimetres(answer)
+    box, bins = 2000, 64  # Moon et al.'s main/config.py: bbox_3d_shape = (2000, 2000, 2000), depth_dim = 64
+    right = box / bins
+    if abs(got - right) < 1e-3:
+        return (f"One bin is {box} mm / {bins} = {right} mm: the whole depth of the box, -{box // 2} .. +{box // 2} "
+                "mm around the root, cut into depth_dim equal slices.")
+    named = [
+        (box / 2 / bins, f"that is half the box ({box // 2} mm) over {bins} bins: bbox_3d_shape[0] = {box} mm is the "
+                         f"box's whole depth, which already spans -{box // 2} .. +{box // 2} mm around the root"),
+        (2 * box / bins, f"62.5 mm would be a 4000 mm box, or {box} mm in 32 bins: bbox_3d_shape[0] = {box} mm is "
+                         f"the whole depth (both sides of the root), cut into depth_dim = {bins} bins"),
+        (box / (bins - 1), f"you divided by {bins - 1}: {bins} bins of equal width tile the box edge to edge, so "
+                           f"each is {box} / {bins} mm (bin {bins - 1} starts one bin short of the far edge)"),
+        (box / 16, "125 mm is the shipped toy network's bin (16 bins, in the figure above); the paper's settings, "
+                   f"`cfg`, cut the same {box} mm into depth_dim = {bins} bins"),
+        (right / 1000, "that is in metres: give the width in millimetres, the unit of bbox_3d_shape"),
+        (float(bins), f"{bins} is how many bins there are (depth_dim), not how wide one is in millimetres"),
+        (float(box), f"{box} mm is the whole box; one bin is a 1/{bins} slice of it"),
+        (box / 256, f"256 is the crop's size in pixels; the depth axis has depth_dim = {bins} bins, not 256"),
+    ]
+    for wrong, message in named:
+        if abs(got - wrong) < 1e-3 * max(1.0, abs(wrong)):
+            raise Mistake(message)
+    if abs(got - right) < 1:
+        raise Mistake(f"close, but keep the exact value: {box} / {bins} is not a whole number of millimetres, and "
+                      "soft-argmax can point anywhere between bins, so nothing rounds it")
+    raise Mistake(f"{got:g} mm is not it: find the box's depth (bbox_3d_shape[0]) and the number of depth bins "
+                  "(depth_dim) in `Config`, and cut the one into the other")
+
+
+q0 = Prediction(
+    "00.0", "predict the width of one depth bin", "bin_width_mm", _check_bin_width,
+    hints=["Read two settings in `Config`: the depth of the 3D box around the root (bbox_3d_shape[0], in mm) and "
+           "the number of depth bins (depth_dim).",
+           "The box is bbox_3d_shape[0] mm deep in all, half in front of the root and half behind; the bins cut it "
+           "into equal slices."],
+)
+
+
+# --- 00.1: feature-map and heatmap sizes of a crop that is not square --------------------------------------------
 
 # (height, width) crops: non-square both ways, the paper's square crop, and a large one.
 _CROPS = [(192, 256), (256, 256), (384, 288), (256, 192)]
@@ -84,7 +145,7 @@ def _check_sizes(fn) -> str:
 
 q1 = Exercise(
     "00.1", "feature-map and heatmap sizes", "feature_and_heatmap_size", _check_sizes,
-    refuses=("minipose.backbone.ResNetBackbone", "minipose.head.HeadNet"),
+    refuses=("minipose.backbone.ResNetBackbone", "minipose.head.HeadNet", "minipose.config.Config"),
     hints=[
         "Count the stride-2 steps of the backbone in the shape table: stem, max-pool, layer2, layer3, layer4. Then "
         "count the head's doublings.",
@@ -93,6 +154,8 @@ q1 = Exercise(
     ],
 )
 
+
+# --- 00.2: from a depth bin to millimetres ----------------------------------------------------------------------
 
 def _reference_mm(z: torch.Tensor) -> torch.Tensor:
     config = Config()  # the paper's settings, read here rather than typed again

@@ -17,6 +17,10 @@ from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 # --- 01.0: predict a strided block's output shape ----------------------------------------------------------------
 
 def _shape_of(answer) -> tuple[int, ...]:
+    if isinstance(answer, torch.Tensor) and answer.dim() == 1:
+        answer = answer.tolist()
+    if not isinstance(answer, (tuple, list)) or len(answer) > 8:  # torch.Size is a tuple; never iterate a stream
+        raise Mistake(f"give the shape as four whole numbers, e.g. (32, 64, 64, 64); you gave {answer!r:.40}")
     try:
         shape = tuple(int(n) for n in answer)
     except (TypeError, ValueError):

@@ -1,14 +1,81 @@
-"""Exercises of lesson 03, the ResNet backbone (written directly, not generated)."""
+"""Exercises of lesson 03, the ResNet backbone (written directly, not generated).
+
+The lesson assembles the 7x7 stem and four stages and prints shapes, parameter counts and receptive fields. Its
+exercises ask for what it has not printed when they come: the receptive field of ResNet-50's layer2 (predicted
+before the table), the backbone's output shape for any depth and crop, and the ResNet-C deep stem of He et al.'s
+"Bag of Tricks" (three 3x3 convolutions), whose reference is written here with torch.nn.functional.
+"""
 from __future__ import annotations
 
 import functools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from minipose.backbone import RESNET_SPEC, ResNetBackbone
-from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.backbone import ResNetBackbone
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, describe_load_error
+
+
+# --- 03.0: predict the receptive field of ResNet-50's layer2 ------------------------------------------------------
+
+def _field(layers: list[tuple[int, int]], stride_after: bool = False) -> int:
+    """Receptive field of a chain of (kernel, stride) layers: each adds (k - 1) x the stride accumulated before it
+    (or, with stride_after, the stride including its own: the slip of updating the stride first)."""
+    field, jump = 1, 1
+    for kernel, stride in layers:
+        if stride_after:
+            jump *= stride
+        field += (kernel - 1) * jump
+        if not stride_after:
+            jump *= stride
+    return field
+
+
+def _resnet50_chain(pool: bool = True, layer1_blocks: int = 3, layer2_blocks: int = 4,
+                    convs_per_block: int = 1) -> list[tuple[int, int]]:
+    """ResNet-50 up to layer2, as (kernel, stride): the stem, then the 3x3 of each bottleneck (the 1x1s add 0)."""
+    chain = [(7, 2)] + ([(3, 2)] if pool else [])
+    chain += [(3, 1)] * (layer1_blocks * convs_per_block)
+    chain += [(3, 2)] + [(3, 1)] * (layer2_blocks * convs_per_block - 1)
+    return chain
+
+
+def _check_layer2_field(answer) -> str:
+    if isinstance(answer, (tuple, list)) and len(answer) == 2:
+        raise Mistake("give one number, the width of the field in input pixels (it is square)")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
+        raise Mistake(f"give one whole number of input pixels; you gave {type(answer).__name__} {answer!r:.40}")
+    truth = _field(_resnet50_chain())  # 91
+    if answer == truth:
+        return ("91 pixels: the stem reaches 11 at stride 4, layer1's three 3x3 convolutions add 3 x 2 x 4 = 24 "
+                "(35), layer2's strided 3x3 adds 2 x 4 = 8 (43) and its three others 3 x 2 x 8 = 48.")
+    wrong = {
+        _field([(k, 1) for k, _ in _resnet50_chain()]): "each layer adds (k - 1) times the stride accumulated "
+            "before it, not k - 1: after the stem one step of a 3x3 covers 4 input pixels, in layer2 8",
+        _field(_resnet50_chain(), stride_after=True): "a strided layer widens the field by (k - 1) times the stride "
+            "accumulated *before* it: the stride it adds only spaces out the layers that follow",
+        _field(_resnet50_chain(pool=False)): "you left out the max-pool: a 3x3 window with stride 2, it widens the "
+            "field by 2 x 2 = 4 pixels and doubles the stride for everything after it",
+        _field(_resnet50_chain(convs_per_block=2)): "a bottleneck has one 3x3 convolution (conv2); its 1x1 "
+            "convolutions add nothing to the field. Two 3x3 per block is a BasicBlock (ResNet-18/34)",
+        _field(_resnet50_chain()[:5]): "that is the field after layer1; layer2's four blocks widen it further",
+        8: "8 is layer2's stride (how far apart its pixels are in the input); the field is how much each one sees",
+    }
+    if answer in wrong:
+        raise Mistake(wrong[answer])
+    raise Mistake(f"{int(answer)} is not it: start from 1 pixel at stride 1, add (k - 1) x stride for each layer "
+                  "(7x7/2 conv, 3x3/2 max-pool, then each 3x3 convolution), multiplying the stride after each")
+
+
+q0 = Prediction(
+    "03.0", "predict the receptive field of ResNet-50's layer2", "layer2_field", _check_layer2_field,
+    hints=["Follow two numbers: the field (starts at 1) and the stride (starts at 1). A k x k layer with stride s "
+           "adds (k - 1) x the current stride to the field, then multiplies the stride by s.",
+           "The stem gives 11 at stride 4. A bottleneck's only 3x3 is conv2; layer1 has 3 blocks at stride 4, "
+           "layer2 4 blocks, the first of which strides."],
+)
+
 
 # depth, batch, height, width: the paper's crop, non-square crops (H != W), every depth, ResNet-18 included
 _SHAPE_CASES = [(50, 32, 256, 256), (18, 2, 256, 192), (34, 1, 224, 320), (101, 4, 384, 288), (152, 1, 192, 128)]
@@ -78,106 +145,143 @@ q1 = Exercise(
 )
 
 
-def _layers(stem: nn.Module, kind: type) -> list[nn.Module]:
-    return [m for m in stem.modules() if isinstance(m, kind)]
+# --- 03.2: the ResNet-C deep stem ---------------------------------------------------------------------------------
+
+_WIDTHS, _STRIDES = (32, 32, 64), (2, 1, 1)  # He et al. 2019, Fig. 2(b): three 3x3 convolutions, the first strided
+_KINDS = ["conv", "bn", "relu"] * 3 + ["pool"]
+_ORDINAL = ["first", "second", "third"]
 
 
-def _reference_stem() -> tuple[ResNetBackbone, nn.Module]:
-    """A ResNet-18 with random (not tiny) stem weights and non-trivial BatchNorm statistics."""
-    torch.manual_seed(3)
-    net = ResNetBackbone(18)
-    with torch.no_grad():
-        net.conv1.weight.normal_(0.0, 0.1)
-    randomize_bn(net.bn1)
-    return net.eval(), nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+def _kind(m: nn.Module) -> str:
+    for kind, types in (("conv", nn.Conv2d), ("bn", nn.BatchNorm2d), ("relu", nn.ReLU),
+                        ("pool", (nn.MaxPool2d, nn.AvgPool2d))):
+        if isinstance(m, types):
+            return kind
+    return type(m).__name__
 
 
-def _diagnose_stem(stem: nn.Module, got_shape: tuple, want_shape: tuple, x: torch.Tensor, got: torch.Tensor,
-                   net: ResNetBackbone) -> None:
-    """Name what differs from conv1 7x7/2 p3 no bias -> BN -> ReLU -> max-pool 3/2 p1."""
-    conv = _layers(stem, nn.Conv2d)[0]
-    if conv.bias is not None:
-        raise Mistake("your 7x7 convolution has a bias: use bias=False. BatchNorm follows and its shift replaces the "
-                      "bias, and the ImageNet weights have no conv1.bias to load")
-    if tuple(conv.stride) != (2, 2):
-        raise Mistake(f"your 7x7 convolution has stride {tuple(conv.stride)}, so the output is too large; the stem's "
-                      "convolution has stride 2 (256 -> 128)")
-    if tuple(conv.padding) != (3, 3):
-        raise Mistake(f"your 7x7 convolution has padding {conv.padding}; it needs padding=3 (half the kernel) so that "
-                      "256 -> 128 exactly")
-    pools = _layers(stem, nn.MaxPool2d)
-    if not pools:
-        if _layers(stem, nn.AvgPool2d):
-            raise Mistake("the stem ends with a max-pool, not an average pool: nn.MaxPool2d(kernel_size=3, stride=2, "
-                          "padding=1)")
-        if len(got_shape) == 4 and got_shape[2:] == tuple(2 * s for s in want_shape[2:]):
-            raise Mistake(f"your output is {got_shape}, twice too large: the max-pool is missing. Add "
-                          "nn.MaxPool2d(kernel_size=3, stride=2, padding=1) after the ReLU; the stem divides by 4")
+def _deep_stem_reference(sd: dict, x: torch.Tensor, strides: tuple[int, ...] = _STRIDES) -> torch.Tensor:
+    """(3x3 conv -> BN -> ReLU) x 3, then a 3x3 max-pool with stride 2, from the weights `sd` (eval mode)."""
+    for conv, bn, stride in zip((0, 3, 6), (1, 4, 7), strides):
+        x = F.conv2d(x, sd[f"{conv}.weight"], stride=stride, padding=1)
+        x = F.batch_norm(x, sd[f"{bn}.running_mean"], sd[f"{bn}.running_var"], sd[f"{bn}.weight"],
+                         sd[f"{bn}.bias"], training=False, eps=1e-5)
+        x = F.relu(x)
+    return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
+
+
+def _deep_stem_weights(seed: int = 3) -> dict[str, torch.Tensor]:
+    """Random weights under the exercise's names, with non-trivial BatchNorm statistics."""
+    g = torch.Generator().manual_seed(seed)
+    sd, cin = {}, 3
+    for conv, bn, width in zip((0, 3, 6), (1, 4, 7), _WIDTHS):
+        sd[f"{conv}.weight"] = torch.randn(width, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
+        sd[f"{bn}.weight"] = torch.rand(width, generator=g) + 0.5
+        sd[f"{bn}.bias"] = torch.randn(width, generator=g) * 0.1
+        sd[f"{bn}.running_mean"] = torch.randn(width, generator=g) * 0.1
+        sd[f"{bn}.running_var"] = torch.rand(width, generator=g) + 0.5
+        sd[f"{bn}.num_batches_tracked"] = torch.tensor(0)
+        cin = width
+    return sd
+
+
+def _check_deep_stem_layers(stem: nn.Sequential) -> None:
+    """Name what differs from (3x3 conv, BN, ReLU) x 3 + max-pool, before any weight is loaded."""
+    convs = [m for m in stem.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) == 1 and tuple(convs[0].kernel_size) == (7, 7):
+        raise Mistake("that is the lesson's stem, one 7x7 convolution; ResNet-C replaces it with three 3x3 "
+                      "convolutions (32, 32 and 64 channels), then BatchNorm, ReLU and the same max-pool")
+    if len(convs) != 3:
+        raise Mistake(f"your stem has {len(convs)} convolutions; ResNet-C's has three 3x3 convolutions")
+    if any(tuple(c.kernel_size) != (3, 3) for c in convs):
+        raise Mistake(f"your convolutions have kernels {[c.kernel_size[0] for c in convs]}; all three are 3x3")
+    widths = [(c.in_channels, c.out_channels) for c in convs]
+    if widths != [(3, 32), (32, 32), (32, 64)]:
+        if [w for _, w in widths] == [64, 64, 64]:
+            raise Mistake("your three convolutions all have 64 channels; the first two have 32 (3 -> 32 -> 32), "
+                          "only the last one brings the 64 that layer1 expects")
+        raise Mistake(f"your convolutions map {', '.join(f'{i} -> {o}' for i, o in widths)} channels; "
+                      "ResNet-C's map 3 -> 32, 32 -> 32 and 32 -> 64")
+    if any(c.bias is not None for c in convs):
+        raise Mistake("your convolutions have biases: use bias=False, since a BatchNorm with its own shift "
+                      "follows each of them")
+    strides = tuple(c.stride[0] for c in convs)
+    if strides != _STRIDES:
+        if strides == (2, 2, 2):
+            raise Mistake("all three convolutions have stride 2, so the stem divides by 16; only the first one "
+                          "strides (256 -> 128), the max-pool halves once more, 4 in all")
+        if sum(s == 2 for s in strides) == 1:
+            where = _ORDINAL[strides.index(2)]
+            raise Mistake(f"the stride is on the {where} convolution; ResNet-C puts it on the first, so the two "
+                          "others run at half the resolution, a quarter of the cost")
+        raise Mistake(f"your convolutions have strides {strides}; they are 2, 1, 1")
+    if any(tuple(c.padding) != (1, 1) for c in convs):
+        raise Mistake(f"your convolutions have paddings {[c.padding[0] for c in convs]}; each 3x3 needs "
+                      "padding=1 so that only the stride changes the size")
+    kinds = [_kind(m) for m in stem.children()]
+    if kinds == _KINDS[:-1]:
+        raise Mistake("the max-pool is missing: the stem ends with nn.MaxPool2d(kernel_size=3, stride=2, "
+                      "padding=1), which halves the size a second time")
+    pools = [m for m in stem.children() if _kind(m) == "pool"]
+    if pools and not isinstance(pools[0], nn.MaxPool2d):
+        raise Mistake("the stem ends with a max-pool, not an average pool: nn.MaxPool2d(kernel_size=3, "
+                      "stride=2, padding=1)")
     for pool in pools:
         if (pool.kernel_size, pool.stride, pool.padding) not in [(3, 2, 1), ((3, 3), (2, 2), (1, 1))]:
             raise Mistake(f"your max-pool has kernel_size={pool.kernel_size}, stride={pool.stride}, "
-                          f"padding={pool.padding}; ResNet's is nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")
-    if got_shape != want_shape:
-        raise Mistake(f"on a 1 x 3 x 256 x 192 image your stem returned {got_shape}, expected {want_shape} "
-                      "(a quarter of 256 x 192)")
-    with torch.no_grad():
-        y = net.bn1(net.conv1(x))
-        variants = {
-            "the ReLU is missing (your output has negative values): conv -> BN -> ReLU -> max-pool":
-                net.maxpool(y),
-            "the ReLU comes before the BatchNorm, whose shift makes values negative again; the order is conv -> BN "
-            "-> ReLU -> max-pool": net.maxpool(net.bn1(torch.relu(net.conv1(x)))),
-        }
-    for message, wrong in variants.items():
-        if torch.allclose(got, wrong, rtol=1e-4, atol=1e-4):
-            raise Mistake(message)
-    raise Mistake("with the backbone's conv1 and bn1 weights your stem computes something else; the order is "
-                  "conv1 -> bn1 -> ReLU -> max-pool")
+                          f"padding={pool.padding}; the stem keeps nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")
+    if kinds != _KINDS:
+        if any(k not in ("conv", "bn", "relu", "pool") for k in kinds):
+            raise Mistake("put the ten modules in one flat nn.Sequential (no nested blocks), so that the "
+                          "weights are named 0.weight, 1.weight, ..., 6.weight, 7.weight")
+        for i, (got, want) in enumerate(zip(kinds, _KINDS)):
+            if got != want:
+                if (got, want) == ("relu", "bn"):
+                    raise Mistake(f"the {_ORDINAL[i // 3]} ReLU comes before its BatchNorm; each convolution is "
+                                  "followed by BatchNorm, then ReLU")
+                if want == "relu":
+                    raise Mistake(f"the ReLU after the {_ORDINAL[i // 3]} BatchNorm is missing; each convolution "
+                                  "is followed by BatchNorm and ReLU")
+                break
+        raise Mistake(f"your modules are {', '.join(kinds)}; the stem is (conv, bn, relu) three times, then pool")
 
 
-def _check_stem(fn) -> str:
+def _check_deep_stem(fn) -> str:
     stem = call(fn)
-    if not isinstance(stem, nn.Module):
-        raise Mistake(f"return an nn.Sequential (a module); you returned {type(stem).__name__} {stem!r:.40}")
-    convs, bns = _layers(stem, nn.Conv2d), _layers(stem, nn.BatchNorm2d)
-    if len(convs) != 1:
-        raise Mistake(f"your stem has {len(convs)} convolutions; it has one, nn.Conv2d(3, 64, kernel_size=7, "
-                      "stride=2, padding=3, bias=False)")
-    conv = convs[0]
-    if (conv.in_channels, conv.out_channels) != (3, 64) or tuple(conv.kernel_size) != (7, 7):
-        raise Mistake(f"your convolution is {conv.in_channels} -> {conv.out_channels} channels with a "
-                      f"{conv.kernel_size} kernel; the stem's is 3 -> 64 with a 7x7 kernel")
-    if len(bns) != 1 or bns[0].num_features != 64:
-        raise Mistake("the stem has one BatchNorm, nn.BatchNorm2d(64), right after the convolution")
-    net, _ = _reference_stem()
-    with torch.no_grad():  # the backbone's stem weights, by type: your module names may differ
-        conv.weight.copy_(net.conv1.weight)
-        bn = bns[0]
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            getattr(bn, name).copy_(getattr(net.bn1, name))
-        bn.eps = net.bn1.eps
+    if not isinstance(stem, nn.Sequential):
+        raise Mistake(f"return an nn.Sequential of the ten modules; you returned {type(stem).__name__} "
+                      f"{stem!r:.40}")
+    _check_deep_stem_layers(stem)
+    sd = _deep_stem_weights()
+    try:
+        stem.load_state_dict(sd, strict=True)
+    except Exception as err:  # noqa: BLE001 - reported as a naming problem
+        raise Mistake(f"the reference weights do not load into your stem (strict): {describe_load_error(err)}; "
+                      "put the ten modules in one nn.Sequential, in order") from None
     stem.eval()
     torch.manual_seed(4)
-    x = torch.randn(1, 3, 256, 192)  # non-square
+    x = torch.randn(2, 3, 64, 48)  # non-square
     with torch.no_grad():
-        got = call(stem, x.clone())
-        want = net.maxpool(net.relu(net.bn1(net.conv1(x))))
-    if not isinstance(got, torch.Tensor):
-        raise Mistake(f"your stem returned {type(got).__name__}, not a tensor")
-    if got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5):
-        return ("With ResNetBackbone's conv1 and bn1 weights (random, BatchNorm statistics included), your stem "
-                "gives the same 1 x 64 x 64 x 48 output for a 256 x 192 image.")
-    _diagnose_stem(stem, tuple(got.shape), tuple(want.shape), x, got, net)
-    return ""  # not reached: _diagnose_stem always raises
+        got, want = call(stem, x.clone()), _deep_stem_reference(sd, x)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        raise Mistake(f"on a 2 x 3 x 64 x 48 batch your stem returned {shape}, expected {tuple(want.shape)}")
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+        raise Mistake(f"your stem computes something else than (conv, BN, ReLU) x 3 + max-pool with the same "
+                      f"weights (up to {(got - want).abs().max().item():.3g} off); use the standard modules only")
+    return ("Same names and outputs as the ResNet-C deep stem (He et al. 2019, Fig. 2(b)) computed from the same "
+            "random weights with torch.nn.functional: 2 x 3 x 64 x 48 -> 2 x 64 x 16 x 12.")
 
 
 q2 = Exercise(
-    "03.2", "the stem", "my_stem", _check_stem,
+    "03.2", "the ResNet-C deep stem", "my_deep_stem", _check_deep_stem,
     refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
-        "Four modules in an nn.Sequential: a 7x7 convolution 3 -> 64, BatchNorm2d(64), ReLU, a 3x3 max-pool.",
-        "Both the convolution and the max-pool have stride 2; their paddings are 3 and 1 (half the kernel, rounded "
-        "down). No bias on the convolution: BatchNorm follows.",
+        "The keys say where each module sits: the convolutions at 0, 3 and 6, each BatchNorm right after its "
+        "convolution, so the ReLUs (no weights) at 2, 5 and 8 and the max-pool at 9. There is no 0.bias.",
+        "Conv2d(3, 32, 3, stride=2, padding=1, bias=False), BatchNorm2d(32), ReLU, then the same with 32 -> 32 "
+        "and 32 -> 64 at stride 1 (padding=1 keeps the size), then nn.MaxPool2d(kernel_size=3, stride=2, "
+        "padding=1).",
     ],
 )
 

@@ -1,175 +1,292 @@
-"""Exercises of lesson 04, the deconvolution head (written directly, not generated)."""
+"""Exercises of lesson 04, the deconvolution head (written directly, not generated).
+
+The lesson builds PoseNet's head: three transposed convolutions (kernel 4, stride 2, padding 1) that double
+8 -> 16 -> 32 -> 64, then a 1x1 convolution, and prints their size formula for the head's setting. Its exercises
+ask for what it does not print: the weight count of the first transposed convolution (predicted first), the
+inverse of the size formula (which padding and output_padding make a kernel and stride scale exactly by the
+stride, or None), and a head that gets from h to 8h with at most two steps and the fewest weights, whose order
+depends on the widths. Their references live here.
+"""
 from __future__ import annotations
 
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Question, call, describe_load_error
-from minipose.head import HeadNet
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 
-# size, kernel_size, stride, padding, output_padding: the head's k4/s2/p1 three times (8 -> 16 -> 32 -> 64),
-# then other settings, so that a formula right only for the head shows
-_DECONV_CASES = [(8, 4, 2, 1, 0), (16, 4, 2, 1, 0), (32, 4, 2, 1, 0), (7, 3, 2, 1, 1), (5, 3, 1, 1, 0),
-                 (4, 3, 2, 0, 0), (10, 5, 3, 2, 2), (6, 2, 2, 0, 0), (9, 7, 4, 3, 1)]
+# --- 04.0: predict the first deconvolution's weight count ------------------------------------------------------
+
+def _check_first_deconv_weights(answer) -> str:
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise Mistake(f"give the count as a number, e.g. 1_000_000; you gave {answer!r:.40}")
+    if answer != int(answer):
+        raise Mistake("a count of weights is a whole number")
+    n = int(answer)
+    cin, cout, taps = 2048, 256, 4 * 4  # ResNet-50's width, the head's 256 channels, a 4 x 4 kernel
+    want = cin * cout * taps
+    if n == want:
+        return ("8,388,608 = 2048 x 256 x 4 x 4: every pair of input and output channels has its own 4 x 4 "
+                "kernel, and there is no bias.")
+    if n == cin * cout * 9:
+        raise Mistake("the head's kernels are 4 x 4 (16 taps), not 3 x 3: kernel 4 with stride 2 overlaps evenly")
+    if n == cin * cout:
+        raise Mistake("that is one weight per pair of channels; each of the 2048 x 256 pairs has a whole 4 x 4 "
+                      "kernel, so multiply by 16")
+    if n == cin * cout * 4:
+        raise Mistake("2,097,152 is 2048 x 256 x 4 (a kernel of 4 taps) or 512 x 256 x 16 (ResNet-18's width): "
+                      "the first deconvolution reads ResNet-50's 2048 channels with a 4 x 4 = 16-tap kernel")
+    if n == want + cout:
+        raise Mistake("the transposed convolutions have no bias (bias=False): BatchNorm follows")
+    if n == want + 2 * cout:
+        raise Mistake("BatchNorm's weight and bias belong to the next layer, deconv_layers[1]; the question is the "
+                      "transposed convolution's own weights")
+    if n == cout * cout * taps:
+        raise Mistake("1,048,576 = 256 x 256 x 16 is the second (and the third) deconvolution; the first reads the "
+                      "backbone's 2048 channels")
+    if n == 10_783_360:
+        raise Mistake("that is the whole head (04.3); the question is the first transposed convolution only")
+    raise Mistake(f"{n:,} is not it: multiply input channels, output channels and the kernel's taps")
 
 
-def _transposed_size(size: int, kernel_size: int, stride: int, padding: int, output_padding: int) -> int:
-    """What nn.ConvTranspose2d really outputs, measured on a tensor (the formula is what the student writes)."""
+q0 = Prediction(
+    "04.0", "predict the first deconvolution's weights", "first_deconv_weights", _check_first_deconv_weights,
+    hints=["A convolution, transposed or not, holds one kernel for each pair of an input and an output channel.",
+           "in_channels x out_channels x kernel height x kernel width, plus a bias per output channel if it has "
+           "one."],
+)
+
+
+# --- 04.1: the padding that scales exactly by the stride -------------------------------------------------------
+# kernel_size, stride: the head's k4/s2, the x4 and x8 steps of 04.2, odd gaps, kernels smaller than the stride,
+# and stride 1 with an even kernel (no pair exists)
+_SCALE_CASES = [(4, 2), (8, 4), (16, 8), (3, 2), (7, 2), (5, 3), (6, 4), (2, 2), (2, 4), (1, 3), (3, 1), (1, 1),
+                (4, 1), (6, 1)]
+_SCALE_SIZES = (1, 2, 5, 8)
+
+
+def _scaled_size(size: int, kernel_size: int, stride: int, padding: int, output_padding: int) -> int:
+    return (size - 1) * stride - 2 * padding + kernel_size + output_padding
+
+
+def _scale_pair_exists(kernel_size: int, stride: int) -> bool:
+    """A search over every allowed pair (0 <= output_padding < stride), not the closed form the student writes."""
+    return any(_scaled_size(n, kernel_size, stride, p, op) == stride * n for n in (1,)
+               for p in range(kernel_size + 1) for op in range(stride))
+
+
+def _layer_sizes(kernel_size: int, stride: int, padding: int, output_padding: int) -> list[tuple[int, ...]]:
+    """What a real nn.ConvTranspose2d outputs from n x (n + 3) inputs, for each n of _SCALE_SIZES."""
     layer = nn.ConvTranspose2d(1, 1, kernel_size, stride, padding, output_padding, bias=False)
-    with torch.no_grad():
-        return layer(torch.zeros(1, 1, size, size)).shape[-1]
+    try:
+        with torch.no_grad():
+            return [tuple(layer(torch.zeros(1, 1, n, n + 3)).shape[-2:]) for n in _SCALE_SIZES]
+    except RuntimeError:  # e.g. padding that crops more than the layer paints
+        return []
 
 
-def _check_deconv_output_size(fn) -> str:
-    answers = {}
-    for case in _DECONV_CASES:
-        size, k, s, p, op = case
-        got = call(fn, *case) if op else call(fn, size, k, s, p)  # output_padding's default must be 0
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            raise Mistake(f"return a number; for size={size}, kernel_size={k}, stride={s}, padding={p} you returned "
+def _check_exact_scale_padding(fn) -> str:
+    answers = {case: call(fn, *case) for case in _SCALE_CASES}
+    patterns = [
+        (lambda k, s: ((k - 1) // 2, 0), "(kernel_size - 1) // 2 is the 'same' padding of an ordinary convolution; "
+         "a transposed convolution's size is (h - 1) * stride - 2 * padding + kernel_size + output_padding"),
+        (lambda k, s: ((k - s) // 2, 0), "output_padding is always 0 in your answer: when kernel_size - stride is "
+         "odd (kernel 3, stride 2), 2 * padding cannot remove an odd number of pixels; output_padding adds one back"),
+        (lambda k, s: ((k - s) // 2, (k - s) % 2), "output_padding adds pixels and padding removes them (twice): "
+         "solve (h - 1) * s - 2 * p + k + op = s * h, i.e. 2 * p - op = k - s"),
+    ]
+    for f, message in patterns:
+        if all(answers[c] == f(*c) for c in _SCALE_CASES):
+            raise Mistake(message)
+    for (k, s), got in answers.items():
+        where = f"for kernel_size={k}, stride={s}"
+        exists = _scale_pair_exists(k, s)
+        if got is None:
+            if exists:
+                raise Mistake(f"{where} you returned None, but a pair exists: output_padding (0 <= op < stride) "
+                              "adds pixels that 2 * padding cannot, and padding 0 is allowed")
+            continue
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Mistake(f"return a pair (padding, output_padding) or None; {where} you returned "
                           f"{type(got).__name__} {got!r:.40}")
-        answers[case] = got
-    truth = {case: _transposed_size(*case) for case in _DECONV_CASES}
-    if answers == truth:
-        if any(isinstance(v, float) for v in answers.values()):
-            raise Mistake("the sizes are right but floats (e.g. 16.0); a size is a whole number: avoid `/`")
-        return ("Matches nn.ConvTranspose2d for the head's k4/s2/p1 (8 -> 16 -> 32 -> 64) and six other settings, "
-                "output_padding included.")
-    cases = list(_DECONV_CASES)
-
-    def formula(f):
-        return all(answers[c] == f(*c) for c in cases)
-
-    if formula(lambda n, k, s, p, op: (n + 2 * p - k) // s + 1):
-        raise Mistake("that is the output size of an ordinary convolution, (size + 2 * padding - kernel_size) // "
-                      "stride + 1 (8 -> 4 for the head); a transposed convolution goes the other way: 4 -> 8")
-    if formula(lambda n, k, s, p, op: (n - 1) * s + k + op):
-        raise Mistake("too large by 2 * padding: padding crops `padding` pixels from each side of a transposed "
-                      "convolution's output, so subtract 2 * padding")
-    if formula(lambda n, k, s, p, op: (n - 1) * s - p + k + op):
-        raise Mistake("padding counts on both sides: subtract 2 * padding, not padding")
-    if formula(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k):
-        raise Mistake("output_padding is missing: it adds that many rows (and columns) to one side of the output, "
-                      "so add + output_padding")
-    if formula(lambda n, k, s, p, op: (n - 1) * s - 2 * p + (k - 1) + op):
-        raise Mistake("one too small: the kernel adds dilation * (kernel_size - 1) + 1 pixels, which is kernel_size "
-                      "for the default dilation of 1")
-    if formula(lambda n, k, s, p, op: n * s):
-        raise Mistake("size * stride is right for the head's kernel 4, stride 2, padding 1 only; write the general "
-                      "formula with kernel_size, padding and output_padding")
-    case = next(c for c in cases if answers[c] != truth[c])
-    raise Mistake(f"for size={case[0]}, kernel_size={case[1]}, stride={case[2]}, padding={case[3]}, "
-                  f"output_padding={case[4]} you returned {answers[case]}; nn.ConvTranspose2d gives {truth[case]}")
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in got):
+            raise Mistake(f"{where} you returned {tuple(got)!r:.40}: padding and output_padding are whole numbers "
+                          "(ints): avoid `/`")
+        p, op = got
+        if p < 0:
+            raise Mistake(f"{where} your padding is {p}: padding cannot be negative (it crops); when kernel_size "
+                          "< stride, output_padding adds the missing pixels")
+        if op < 0:
+            raise Mistake(f"{where} your output_padding is {op}: it cannot be negative")
+        if op >= s:
+            raise Mistake(f"{where} your output_padding is {op}: PyTorch requires output_padding < stride (with "
+                          "the default dilation 1); when no allowed pair exists, return None")
+        sizes = [_scaled_size(n, k, s, p, op) for n in _SCALE_SIZES]
+        if min(sizes) < 1 or _layer_sizes(k, s, p, op) != [(s * n, s * (n + 3)) for n in _SCALE_SIZES]:
+            off = sizes[0] - s
+            raise Mistake(f"{where} your pair ({p}, {op}) turns h into {s}h {'+' if off > 0 else '-'} {abs(off)}, "
+                          f"not {s}h")
+    return ("For 14 (kernel, stride) pairs, yours make real nn.ConvTranspose2d layers output exactly stride x "
+            "the input (non-square, 4 sizes), with None only where no allowed pair exists (stride 1, even kernel).")
 
 
 q1 = Exercise(
-    "04.1", "the size after a transposed convolution", "deconv_output_size", _check_deconv_output_size,
+    "04.1", "the padding that scales exactly by the stride", "exact_scale_padding", _check_exact_scale_padding,
     refuses=("minipose.head.HeadNet",),
     hints=[
-        "Each input pixel paints a kernel_size-wide stamp, stride pixels after the previous one: "
-        "(size - 1) * stride + kernel_size pixels before any cropping.",
-        "padding crops that many pixels from both sides; output_padding adds that many to one side.",
+        "Set the lesson's size formula, with + output_padding, equal to stride * h: "
+        "(h - 1) * s - 2 * p + k + op = s * h. The h terms cancel: what is left?",
+        "2 * p - op = k - s, with p >= 0 and 0 <= op < s (PyTorch refuses a larger output_padding). "
+        "An odd k - s needs an odd op; when k < s, p = 0 with op = s - k works; stride 1 allows only op = 0.",
     ],
 )
 
-# in_channels, num_layers, feature height, width: ResNet-50's 2048 channels, ResNet-18's 512, non-square maps
-_HEAD_CASES = [(2048, 3, 4, 3), (512, 3, 3, 5), (512, 2, 4, 6)]
+# --- 04.2: eight times larger, with the fewest weights ---------------------------------------------------------
+# in_channels, channels, feature height, width: wider input than head (x2 first), narrower (x4 first, the default
+# 256 channels), equal (either order), on non-square maps
+_X8_CASES = [(512, 64, 4, 3), (128, 256, 3, 5), (96, 32, 2, 4), (48, 48, 3, 2)]
+_X8_ALLOWED = (nn.ConvTranspose2d, nn.BatchNorm2d, nn.ReLU)
 
 
-def _reference_deconv(in_channels: int, num_layers: int) -> nn.Sequential:
-    head = HeadNet(joint_num=1, in_channels=in_channels)
-    if num_layers != 3:
-        head.inplanes = in_channels
-        head.deconv_layers = head._make_deconv_layer(num_layers)
-    return head.deconv_layers
+def _x8_weights(in_channels: int, channels: int, strides: tuple[int, ...]) -> int:
+    """Weights of transposed convolutions with kernel 2 * stride (4 * stride**2 taps) in this order."""
+    ins = (in_channels,) + (channels,) * (len(strides) - 1)
+    return sum(c * channels * 4 * s * s for c, s in zip(ins, strides))
 
 
-def _check_deconv_structure(layers, in_channels: int, num_layers: int) -> None:
-    name = f"make_deconv_layers({in_channels}, num_layers={num_layers})"
+def _x8_names(in_channels: int, channels: int, kernels: list[int]) -> dict[str, tuple[int, ...]]:
+    shapes, c_in = {}, in_channels
+    for j, k in enumerate(kernels):
+        shapes[f"{3 * j}.weight"] = (c_in, channels, k, k)
+        shapes.update({f"{3 * j + 1}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")})
+        shapes[f"{3 * j + 1}.num_batches_tracked"] = ()
+        c_in = channels
+    return shapes
+
+
+def _x8_reference(sd: dict, x: torch.Tensor, steps: list[tuple[int, int]]) -> torch.Tensor:
+    """The steps with torch.nn.functional, from the answer's weights (eval mode): for each (stride, padding), a
+    transposed convolution, BatchNorm, ReLU."""
+    for j, (stride, padding) in enumerate(steps):
+        i = 3 * j
+        x = F.conv_transpose2d(x, sd[f"{i}.weight"], stride=stride, padding=padding)
+        x = F.batch_norm(x, sd[f"{i + 1}.running_mean"], sd[f"{i + 1}.running_var"], sd[f"{i + 1}.weight"],
+                         sd[f"{i + 1}.bias"], training=False, eps=1e-5)
+        x = F.relu(x)
+    return x
+
+
+def _check_x8_structure(layers, in_channels: int, channels: int) -> list[tuple[int, int]]:
+    name = f"make_x8_deconv({in_channels}, channels={channels})"
     if isinstance(layers, (list, tuple, nn.ModuleList)):
         raise Mistake(f"you returned a {type(layers).__name__}; return nn.Sequential(*layers) so it can run and "
                       "its names are 0, 1, 2, ...")
     if not isinstance(layers, nn.Sequential):
         raise Mistake(f"return an nn.Sequential; you returned {type(layers).__name__} {layers!r:.40}")
+    other = [type(m).__name__ for m in layers.children() if not isinstance(m, _X8_ALLOWED)]
+    if other:
+        raise Mistake(f"{name} holds {other[0]}: the rules allow transposed convolutions, BatchNorm2d and ReLU "
+                      "only")
     deconvs = [m for m in layers.modules() if isinstance(m, nn.ConvTranspose2d)]
-    if len(deconvs) != num_layers:
-        raise Mistake(f"{name} has {len(deconvs)} transposed convolutions; it needs num_layers = {num_layers}, each "
-                      "followed by BatchNorm and ReLU")
-    first = deconvs[0]
-    if first.in_channels != in_channels:
-        extra = " (hard-coded, like the official head, which only fits ResNet-50/101/152)" \
-            if first.in_channels == 2048 else ""
-        raise Mistake(f"for {name} your first transposed convolution takes {first.in_channels} channels{extra}; it "
-                      f"must take in_channels = {in_channels}, the backbone's width (512 for ResNet-18/34)")
-    for i, d in enumerate(deconvs):
-        if d.out_channels != 256:
-            raise Mistake(f"your transposed convolutions output {d.out_channels} channels; the head uses 256 "
-                          "(self.outplanes) for all three")
-        if i and d.in_channels != 256:
-            raise Mistake(f"transposed convolution {i} of {name} takes {d.in_channels} channels; after the first "
-                          "one the width is 256, so the later ones take 256")
-        if tuple(d.kernel_size) != (4, 4):
-            k, change = d.kernel_size[0], d.kernel_size[0] - 4 + d.output_padding[0]
-            if change:
-                sign = f"{'+' if change > 0 else '-'} {abs(change)}"
-                raise Mistake(f"your transposed convolutions have kernel_size {k}: with stride 2 and padding 1 an "
-                              f"h x w map becomes (2h {sign}) x (2w {sign}), not 2h x 2w. Use kernel_size=4, "
-                              "which doubles exactly")
-            raise Mistake(f"kernel_size {k} with output_padding {d.output_padding[0]} doubles the size too, but the "
-                          "head's (and the official checkpoints') kernels are 4 x 4 with output_padding 0")
-        if (tuple(d.stride), tuple(d.padding), tuple(d.output_padding)) != ((2, 2), (1, 1), (0, 0)):
-            raise Mistake(f"your transposed convolutions have stride {d.stride}, padding {d.padding}, output_padding "
-                          f"{d.output_padding}; the head's are 2, 1 and 0, which exactly double the size")
+    if not deconvs or len(deconvs) > 2:
+        raise Mistake(f"{name} has {len(deconvs)} transposed convolutions; the rules allow one or two "
+                      "(the lesson's head takes three x2 steps)")
+    if deconvs[0].in_channels != in_channels:
+        raise Mistake(f"for {name} your first transposed convolution takes {deconvs[0].in_channels} channels; it "
+                      f"must take in_channels = {in_channels}, the backbone's width")
+    for j, d in enumerate(deconvs):
+        if d.out_channels != channels:
+            raise Mistake(f"transposed convolution {j + 1} of {name} outputs {d.out_channels} channels; every "
+                          f"step outputs `channels` = {channels}")
+        if j and d.in_channels != channels:
+            raise Mistake(f"the second transposed convolution of {name} takes {d.in_channels} channels; it "
+                          f"reads the first step's output, {channels} channels")
+    steps = []
+    for d in deconvs:
+        k, s, p, op = d.kernel_size[0], d.stride[0], d.padding[0], d.output_padding[0]
+        if d.kernel_size[0] != d.kernel_size[1] or d.stride[0] != d.stride[1] or d.padding[0] != d.padding[1]:
+            raise Mistake("use square kernels, strides and paddings: the same along height and width")
+        if k != 2 * s:
+            overlap = "side by side, with no overlap at all" if k == s else "unevenly" if k % s else "evenly"
+            raise Mistake(f"your x{s} step has kernel_size {k}; the rules ask for twice the stride, {2 * s}, so "
+                          f"that each output pixel gets two stamps per axis (kernel {k} stamps {overlap})")
+        size = k - s - 2 * p + op  # (h - 1) * s - 2p + k + op, minus s * h
+        if size:
+            raise Mistake(f"your x{s} step turns h into {s}h {'+' if size > 0 else '-'} {abs(size)}, not {s}h: "
+                          f"(h - 1) * {s} - 2 * padding + {k} + output_padding must be {s}h (you have "
+                          f"padding={p}, output_padding={op})")
+        if op:
+            raise Mistake(f"your x{s} step reaches {s}h with padding {p} and output_padding {op}: it crops {p} "
+                          f"pixels at the top and left but {p - op} at the bottom and right, so the map shifts; "
+                          "use output_padding 0")
         if d.bias is not None:
-            raise Mistake("your transposed convolutions have a bias: use bias=False, since BatchNorm follows (and "
-                          "the official checkpoints have no deconv bias)")
+            raise Mistake("your transposed convolutions have a bias: use bias=False, since BatchNorm follows")
+        if tuple(d.dilation) != (1, 1) or d.groups != 1:
+            raise Mistake("use the default dilation and groups: a plain transposed convolution")
+        steps.append((s, p))
+    strides = tuple(s for s, _ in steps)
+    if torch.tensor(strides).prod().item() != 8:
+        raise Mistake(f"your strides {' x '.join(map(str, strides))} enlarge {int(torch.tensor(strides).prod())} "
+                      "times, not 8")
     bns = [m for m in layers.modules() if isinstance(m, nn.BatchNorm2d)]
     relus = [m for m in layers.modules() if isinstance(m, nn.ReLU)]
-    if len(bns) != num_layers:
-        raise Mistake(f"{name} has {len(bns)} BatchNorm layers; each transposed convolution is followed by "
-                      "nn.BatchNorm2d(256), then nn.ReLU")
-    if len(relus) != num_layers:
-        raise Mistake(f"{name} has {len(relus)} ReLUs; each BatchNorm is followed by nn.ReLU(inplace=True): without "
-                      "them the three layers collapse into one linear map")
+    if len(bns) != len(deconvs):
+        raise Mistake(f"{name} has {len(bns)} BatchNorm layers for {len(deconvs)} transposed convolutions; "
+                      f"each is followed by nn.BatchNorm2d({channels}), then nn.ReLU")
+    if len(relus) != len(deconvs):
+        raise Mistake(f"{name} has {len(relus)} ReLUs for {len(deconvs)} transposed convolutions; each "
+                      "BatchNorm is followed by nn.ReLU: without them the two steps collapse into one linear map")
+    got = {k: tuple(v.shape) for k, v in layers.state_dict().items()}
+    want = _x8_names(in_channels, channels, [d.kernel_size[0] for d in deconvs])
+    if got != want:
+        missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        raise Mistake(f"the state dict's names differ (missing: {', '.join(missing[:3]) or 'none'}; unexpected: "
+                      f"{', '.join(unexpected[:3]) or 'none'}): each step is deconv, BN, ReLU in one flat "
+                      "nn.Sequential, so the names are 0.weight, 1.weight, 1.bias, ..., 3.weight, 4.weight, ...")
+    designs = {(8,): "one x8 step", (4, 2): "x4 then x2", (2, 4): "x2 then x4"}
+    best = min(designs, key=lambda st: _x8_weights(in_channels, channels, st))
+    mine, least = _x8_weights(in_channels, channels, strides), _x8_weights(in_channels, channels, best)
+    if mine > least:
+        why = ("one x8 step has 16 x 16 = 256 taps per pair of channels, more than two steps together"
+               if strides == (8,) else "a x s step with kernel 2s holds 4s² taps per pair of channels, so the "
+               "x2 step (16 taps) should be the one that reads the wider of in_channels and channels")
+        raise Mistake(f"for {name} your {designs[strides]} holds {mine:,} weights, {designs[best]} only "
+                      f"{least:,}: {why}")
+    return steps
 
 
-def _check_make_deconv_layers(fn) -> str:
-    for in_channels, num_layers, h, w in _HEAD_CASES:
+def _check_x8(fn) -> str:
+    for in_channels, channels, h, w in _X8_CASES:
         torch.manual_seed(6)
-        layers = call(fn, in_channels) if num_layers == 3 else call(fn, in_channels, num_layers)
-        _check_deconv_structure(layers, in_channels, num_layers)
-        reference = _reference_deconv(in_channels, num_layers)
-        randomize_bn(reference)
-        try:
-            layers.load_state_dict(reference.state_dict(), strict=True)
-        except Exception as err:  # noqa: BLE001 - reported as a naming problem
-            raise Mistake(f"HeadNet's deconv_layers state dict does not load into yours (strict): "
-                          f"{describe_load_error(err)}. The order is deconv, BN, ReLU per layer, so the weights are named "
-                          "0.weight, 1.weight, 1.bias, ..., 3.weight, 4.weight, ...") from None
+        layers = call(fn, in_channels) if channels == 256 else call(fn, in_channels, channels)
+        steps = _check_x8_structure(layers, in_channels, channels)
+        randomize_bn(layers, seed=4)
+        layers.eval()
         x = torch.randn(2, in_channels, h, w)  # non-square features
-        layers.eval(), reference.eval()
         with torch.no_grad():
-            got, want = call(layers, x.clone()), reference(x)
-        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            got = call(layers, x.clone())
+            want = _x8_reference({k: v.detach().clone() for k, v in layers.state_dict().items()}, x, steps)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or want.shape[-2:] != (8 * h, 8 * w):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             raise Mistake(f"for 2 x {in_channels} x {h} x {w} features your layers returned {shape}, expected "
-                          f"{tuple(want.shape)}")
+                          f"(2, {channels}, {8 * h}, {8 * w})")
         if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
-            raise Mistake(f"your layers load HeadNet's weights but compute something else (up to "
-                          f"{(got - want).abs().max().item():.3g} off): the order is deconv -> BN -> ReLU")
-    return ("Same names and outputs as HeadNet's deconv_layers for ResNet-50's 2048 and ResNet-18's 512 channels, "
-            "on non-square features (4 x 3 -> 32 x 24), and for two layers.")
+            raise Mistake(f"your layers have the right names but compute something else (up to "
+                          f"{(got - want).abs().max().item():.3g} off): the order is deconv -> BN -> ReLU, per step")
+    return ("h x w -> 8h x 8w, each step deconv (kernel 2 x stride, output_padding 0) -> BN -> ReLU, same outputs "
+            "as torch.nn.functional from your weights, and the fewest weights: x2 first for 512 -> 64 and "
+            "96 -> 32, x4 first for 128 -> 256 (the default), either for 48 -> 48.")
 
 
 q2 = Exercise(
-    "04.2", "the three deconvolution layers", "make_deconv_layers", _check_make_deconv_layers,
+    "04.2", "eight times larger, with the fewest weights", "make_x8_deconv", _check_x8,
     refuses=("minipose.head.HeadNet",),
     hints=[
-        "Loop num_layers times: append nn.ConvTranspose2d(channels, 256, kernel_size=4, stride=2, padding=1, "
-        "output_padding=0, bias=False), nn.BatchNorm2d(256), nn.ReLU(inplace=True).",
-        "channels starts at in_channels and becomes 256 after the first layer; return nn.Sequential(*layers).",
+        "Count the weights of each design for in_channels=2048, channels=256 as in 04.0: a transposed "
+        "convolution holds c_in x c_out x k x k, and k = 2 x stride. Which step should read the 2048 channels?",
+        "Two steps beat one x8 step. Put the x2 step (k4, p1) first when in_channels > channels, else the x4 "
+        "step (k8, padding from 04.1). Build the list in a loop, then nn.Sequential(*layers).",
     ],
 )
 

@@ -1,165 +1,178 @@
-"""Exercises of lesson 07, checkpoints and the official release (written directly, not generated)."""
+"""Exercises of lesson 07, checkpoints and the official release (written directly, not generated).
+
+The lesson saves and loads the official format and strips DataParallel's `module.`. Its exercises ask for what it
+does not print: how many entries a small network's state dict has (predicted first), loading a checkpoint into a
+network with a different number of joints (every tensor that fits, and a report of those that do not), and
+stripping the prefixes of both DataParallel and torch.compile. Their references live here.
+"""
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from minipose.checkpoint import load_checkpoint
-from minipose.exercises import Exercise, Mistake, Question, call
-
-_NETWORK_ALIASES = ("state_dict", "model", "model_state_dict", "state_dict_model", "net", "network_state_dict",
-                    "weights", "params")
-_OPTIMIZER_ALIASES = ("optimizer_state_dict", "optim", "opt", "optimizer_state", "optimiser")
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.head import HeadNet
+from minipose.posenet import ResPoseNet
 
 
-def _small_trained_model() -> tuple[nn.Module, torch.optim.Optimizer]:
-    """A tiny network with BatchNorm (so it has buffers), after one Adam step (so the optimizer has state)."""
-    torch.manual_seed(71)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model(torch.randn(2, 3, 6, 5)).square().mean().backward()
-    optimizer.step()
-    return model, optimizer
+# --- 07.0: predict how many entries a small network's state dict has ----------------------------------------------
+
+def _small_net() -> nn.Module:
+    """The lesson's small network: conv (with bias), BatchNorm, ReLU, conv (with bias)."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
 
 
-def _same_optimizer_state(a: dict, b: dict) -> bool:
-    if set(a["state"]) != set(b["state"]) or len(a["param_groups"]) != len(b["param_groups"]):
-        return False
-    for key in a["state"]:
-        for name, value in a["state"][key].items():
-            other = b["state"][key].get(name)
-            if not isinstance(other, torch.Tensor) or not torch.equal(value.cpu(), other.cpu()):
-                return False
-    return all(x["lr"] == y["lr"] for x, y in zip(a["param_groups"], b["param_groups"]))
+def _check_entries(answer) -> str:
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or float(answer) != int(answer):
+        raise Mistake(f"give a whole number of entries, e.g. 5; you gave {answer!r:.40}")
+    got = int(answer)
+    conv, norm = 2, 2 + 3  # weight and bias; weight, bias and three buffers
+    want = conv + norm + conv
+    if got == want:
+        return ("9 entries: each convolution's weight and bias, and BatchNorm's weight and bias with its three "
+                "buffers, running_mean, running_var and num_batches_tracked; ReLU has none.")
+    slips = {
+        6: "that counts the parameters only: state_dict() also holds BatchNorm's buffers (running_mean, "
+           "running_var, num_batches_tracked), which a checkpoint must keep",
+        8: "BatchNorm has a third buffer besides running_mean and running_var: num_batches_tracked, the number of "
+           "training batches it has seen",
+        7: "nn.Conv2d has a bias unless it is built with bias=False, as the ResNet convolutions are",
+        4: "the state dict has one entry per tensor, not per layer: a convolution has two (weight, bias)",
+        3: "the state dict has one entry per tensor, not per layer with weights",
+        10: "ReLU has no weights and no buffers: it adds no entry",
+    }
+    if got in slips:
+        raise Mistake(slips[got])
+    raise Mistake(f"{got} is not it: count the tensors of each layer (weights, biases, and BatchNorm's buffers)")
 
 
-def _quiet_load(path: str, weights_only: bool):
-    """torch.load without warnings, so the verdict does not depend on the warning filters (pytest's are errors)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
-
-
-def _unpickled_objects(path: str) -> str | None:
-    """What a file that weights_only=True refuses holds: a sentence, or None if we cannot tell."""
-    try:  # our own temporary file, written by the student's function a moment ago
-        obj = _quiet_load(path, weights_only=False)
-    except Exception:  # noqa: BLE001 - not a torch file at all
-        return None
-    if isinstance(obj, nn.Module):
-        return ("you saved the whole model object (torch.save(model, path)); minipose.load_checkpoint reads with "
-                "weights_only=True and refuses pickled modules, because unpickling can run any code. Save "
-                "model.state_dict() inside the dictionary")
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if isinstance(value, nn.Module):
-                return (f"{key!r} holds the model object itself; weights_only=True loading refuses pickled "
-                        "modules. Save model.state_dict() there")
-            if isinstance(value, torch.optim.Optimizer):
-                return (f"{key!r} holds the optimizer object itself; weights_only=True loading refuses it. Save "
-                        "optimizer.state_dict() there")
-    return None
-
-
-def _check_save_checkpoint(fn) -> str:
-    model, optimizer = _small_trained_model()
-    wanted = model.state_dict()
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "snapshot_7.pth.tar")
-        call(fn, path, model, optimizer, 7)
-        if not os.path.exists(path):
-            others = sorted(os.listdir(folder))
-            if others:
-                raise Mistake(f"nothing was written at the path you were given; you wrote {', '.join(others)} in its "
-                              "folder instead. Save to `path` itself")
-            raise Mistake("nothing was written at the path you were given: torch.save(checkpoint, path)")
-        try:
-            checkpoint = _quiet_load(path, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - explained below
-            reason = _unpickled_objects(path)
-            raise Mistake(reason or f"torch.load(path, weights_only=True) cannot read your file "
-                                    f"({type(err).__name__}): write it with torch.save, a dict of tensors and "
-                                    "numbers") \
-                from None
-        if not isinstance(checkpoint, dict):
-            raise Mistake(f"your file holds a {type(checkpoint).__name__}; save a dictionary "
-                          "{'epoch': ..., 'network': ..., 'optimizer': ...}")
-        if set(checkpoint) == set(wanted) and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-            raise Mistake("you saved the bare model.state_dict(): the epoch and the optimizer's state are lost. Save "
-                          "the dictionary {'epoch': epoch, 'network': model.state_dict(), 'optimizer': "
-                          "optimizer.state_dict()}")
-        if "network" not in checkpoint:
-            alias = next((k for k in checkpoint if k in _NETWORK_ALIASES), None)
-            if alias:
-                raise Mistake(f"the weights are under {alias!r}; the official format, and load_checkpoint, call "
-                              "that entry 'network'")
-            raise Mistake(f"no 'network' entry (your keys: {sorted(map(str, checkpoint))}); the weights go under "
-                          "'network': model.state_dict()")
-        network = checkpoint["network"]
-        if not isinstance(network, dict):
-            raise Mistake(f"'network' holds a {type(network).__name__}; it must be model.state_dict()")
-        missing = [k for k in wanted if k not in network and "module." + k not in network]
-        if missing and all(k.split(".")[-1] in ("running_mean", "running_var", "num_batches_tracked") for k in missing):
-            raise Mistake("the BatchNorm running statistics (running_mean, running_var, num_batches_tracked) are "
-                          "missing: parameters() and named_parameters() leave out buffers; model.state_dict() has both")
-        if missing:
-            raise Mistake(f"'network' lacks {len(missing)} of the model's tensors, e.g. {missing[0]}; save "
-                          "model.state_dict()")
-        if "optimizer" not in checkpoint:
-            alias = next((k for k in checkpoint if k in _OPTIMIZER_ALIASES), None)
-            if alias:
-                raise Mistake(f"the optimizer state is under {alias!r}; the official format, and load_checkpoint, "
-                              "call that entry 'optimizer'")
-            raise Mistake("no 'optimizer' entry: resuming would restart Adam's running averages from zero and "
-                          "training would jump. Save 'optimizer': optimizer.state_dict()")
-        saved_opt = checkpoint["optimizer"]
-        if not (isinstance(saved_opt, dict) and "state" in saved_opt and "param_groups" in saved_opt):
-            raise Mistake("'optimizer' must be the whole optimizer.state_dict() (a dict with 'state' and "
-                          f"'param_groups'); yours is {type(saved_opt).__name__} {str(saved_opt)[:40]}")
-        if "epoch" not in checkpoint:
-            raise Mistake("no 'epoch' entry: load_checkpoint would report epoch 0, and the official trainer resumes "
-                          "at checkpoint['epoch'] + 1. Save 'epoch': epoch")
-        epoch = checkpoint["epoch"]
-        if isinstance(epoch, torch.Tensor) or not isinstance(epoch, int) or epoch != 7:
-            raise Mistake(f"'epoch' holds {epoch!r:.40}; save the epoch you were given (here 7), a plain int")
-
-        fresh = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
-        fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-3)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the same verdict whatever the warning filters
-                loaded_epoch = load_checkpoint(path, fresh, fresh_opt)
-        except Exception as err:  # noqa: BLE001 - the student's file, reported as such
-            raise Mistake(f"minipose.load_checkpoint refuses your file: {str(err).replace(folder, '<folder>')}") \
-                from None
-    if not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), wanted.values())):
-        raise Mistake("the weights in your file are not the model's: save model.state_dict() as it is when you save")
-    if not _same_optimizer_state(fresh_opt.state_dict(), optimizer.state_dict()):
-        raise Mistake("the optimizer state in your file is not the optimizer's: save optimizer.state_dict()")
-    if loaded_epoch != 7:
-        raise Mistake(f"load_checkpoint reads epoch {loaded_epoch} from your file instead of 7")
-    return ("minipose.load_checkpoint (weights_only=True) reads your file back: weights and BatchNorm statistics, "
-            "Adam's state and the epoch are all there, under the official names.")
-
-
-q1 = Exercise(
-    "07.1", "save a checkpoint in the official format", "my_save_checkpoint", _check_save_checkpoint,
-    refuses=("minipose.checkpoint.save_checkpoint", "minipose.checkpoint.atomic_save"),
-    hints=[
-        "One dictionary with three entries, the names the official main/train.py uses: 'epoch', 'network' and "
-        "'optimizer'.",
-        "torch.save({'epoch': epoch, 'network': model.state_dict(), 'optimizer': optimizer.state_dict()}, path). "
-        "State dicts hold only tensors and numbers, so weights_only=True can read them.",
-    ],
+q0 = Prediction(
+    "07.0", "predict a state dict's size", "predicted_entries", _check_entries,
+    hints=["A state dict has one entry per tensor: parameters and buffers.",
+           "nn.Conv2d(3, 4, 3) has a bias (bias=True is the default). BatchNorm2d keeps a weight, a bias and three "
+           "buffers."],
 )
 
 
-# --- 07.2: DataParallel's prefix ---------------------------------------------------------------------------------
+# --- 07.1: load what fits into a network with other joints ------------------------------------------------------
+
+def _pose_net(joints: int, seed: int, wide: int = 16) -> nn.Module:
+    """A small ResPoseNet: a two-convolution backbone with BatchNorm under the lesson's head (8 depth bins)."""
+    torch.manual_seed(seed)
+    backbone = nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), bn1=nn.BatchNorm2d(8), relu=nn.ReLU(),
+        conv2=nn.Conv2d(8, 32, 3, stride=4, padding=1), pool=nn.AvgPool2d(4)))
+    net = ResPoseNet(backbone, HeadNet(joints, in_channels=32, depth_dim=8, channels=wide), joint_num=joints)
+    with torch.no_grad():  # BatchNorm statistics that differ from a fresh model's, so loading them shows
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+                module.num_batches_tracked.fill_(seed)
+    return net
+
+
+def _cases():
+    """(what, checkpoint, model): an 18-joint checkpoint into a 21-joint model, with a tensor the model lacks and
+    without one it has; and a checkpoint whose head is wider, into the 18-joint model."""
+    ckpt = OrderedDict(_pose_net(18, seed=1).state_dict())
+    ckpt["head.extra.weight"] = torch.ones(3)  # a tensor this model has no place for
+    del ckpt["backbone.conv2.bias"]  # and one the model has but the checkpoint lacks
+    yield "an 18-joint checkpoint into a 21-joint model", ckpt, _pose_net(21, seed=2)
+    yield "a checkpoint with a 32-channel head into a 16-channel one", OrderedDict(
+        _pose_net(18, seed=3, wide=32).state_dict()), _pose_net(18, seed=4)
+
+
+def _check_load_fitting(fn) -> str:
+    for what, ckpt, model in _cases():
+        kept = OrderedDict((k, v.clone()) for k, v in ckpt.items())
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        params = {k: p for k, p in model.named_parameters()}
+        try:
+            out = call(fn, model, ckpt)
+        except Mistake as err:
+            text = str(err)
+            if "Error(s) in loading state_dict" in text:  # with strict=False: only a size mismatch
+                raise Mistake(f"load_state_dict refused {what}: strict=False forgives missing and unexpected "
+                              "names, never a shape that differs. Leave those tensors out of what you load") \
+                    from None
+            if "leaf Variable that requires grad" in text:
+                raise Mistake("copying into a parameter in place needs torch.no_grad() (or load_state_dict with "
+                              "strict=False on the tensors that fit)") from None
+            raise
+        if list(ckpt) != list(kept) or any(not torch.equal(ckpt[k], kept[k]) for k in kept):
+            raise Mistake("your function changed the checkpoint it was given; read it, build what you load "
+                          "separately")
+        if any(model.get_parameter(k) is not p for k, p in params.items()):
+            raise Mistake("your function replaced the model's parameters with new tensors; copy the values into "
+                          "them (load_state_dict does), so an optimizer built on the model still holds them")
+        have = before
+        fits = [k for k in ckpt if k in have and ckpt[k].shape == have[k].shape]
+        want_skipped = [k for k in ckpt if k not in fits]
+        after = model.state_dict()
+        for key, value in after.items():
+            want = ckpt[key] if key in fits else before[key]
+            if torch.equal(value, want):
+                continue
+            if key in fits and torch.equal(value, before[key]):
+                if key.split(".")[-1] in ("running_mean", "running_var", "num_batches_tracked"):
+                    raise Mistake(f"{key} was not loaded: BatchNorm's buffers belong to the checkpoint too "
+                                  "(model.state_dict() has them, model.named_parameters() does not)")
+                raise Mistake(f"{key} fits the model (same name, same shape) but was not loaded")
+            if key not in fits:
+                raise Mistake(f"for {what}, {key} changed although the checkpoint has no tensor of its shape: "
+                              "a tensor that does not fit is skipped whole, the model keeps its own")
+            raise Mistake(f"{key} holds values that are neither the checkpoint's nor the model's own")
+        if out is None:
+            raise Mistake("the tensors are loaded, but return the names of the checkpoint's tensors you skipped")
+        try:
+            got = list(out)
+        except TypeError:
+            raise Mistake(f"return a list of names; you returned {type(out).__name__}") from None
+        if any(not isinstance(k, str) for k in got):
+            raise Mistake("return the skipped tensors' names (strings), not the tensors or their shapes")
+        if len(set(got)) != len(got):
+            raise Mistake("a name appears twice in what you return: list each skipped tensor once")
+        missing = [k for k in have if k not in ckpt]
+        if set(got) == set(want_skipped):
+            continue
+        if set(got) == set(want_skipped) | set(missing):
+            raise Mistake(f"you also listed {', '.join(missing)}, which the model has and the checkpoint lacks; "
+                          "return only the checkpoint's tensors that were not loaded")
+        if set(got) == {k for k in ckpt if k in have and k not in fits}:
+            raise Mistake(f"for {what} you reported the tensors of another shape but not "
+                          f"{', '.join(k for k in want_skipped if k not in have)}, which the model has no place for")
+        if set(got) == {k for k in ckpt if k not in have}:
+            raise Mistake(f"for {what} you reported the names the model lacks but not the tensors of another shape "
+                          f"({', '.join(k for k in want_skipped if k in have)})")
+        raise Mistake(f"for {what} the skipped tensors are {want_skipped}; you returned {got}")
+    return ("Loads every tensor whose name and shape fit (buffers included) into a 21-joint model from an 18-joint "
+            "checkpoint and into a narrower head, leaves the rest as it was, and reports exactly what was skipped.")
+
+
+q1 = Exercise(
+    "07.1", "load what fits into another network", "load_fitting", _check_load_fitting,
+    refuses=("minipose.checkpoint.load_checkpoint", "minipose.checkpoint.explain_mismatch"),
+    hints=["Compare with model.state_dict(): a checkpoint tensor fits when its name is there and its shape is "
+           "the same.",
+           "model.load_state_dict(fitting, strict=False) loads a dict of the fitting tensors (strict=False: the "
+           "others are missing on purpose); return [k for k in checkpoint if k not in fitting]."],
+)
+
+
+# --- 07.2: the prefixes of DataParallel and torch.compile ---------------------------------------------------------
+
+_WRAPPERS = ("module.", "_orig_mod.")
+
+
+def _strip(key: str) -> str:
+    """Every leading 'module.' and '_orig_mod.', in any order."""
+    while key.startswith(_WRAPPERS):
+        key = key[len("module."):] if key.startswith("module.") else key[len("_orig_mod."):]
+    return key
+
 
 def _state(keys: list[str]) -> OrderedDict:
     """A state dict with these keys and small distinct tensors, in this order (as model.state_dict() gives)."""
@@ -168,20 +181,19 @@ def _state(keys: list[str]) -> OrderedDict:
 
 _POSENET_KEYS = ["backbone.conv1.weight", "backbone.bn1.running_mean", "backbone.layer1.0.conv1.weight",
                  "head.deconv_layers.0.weight", "head.final_layer.weight", "head.final_layer.bias"]
-_CASES = [  # what DataParallel(model).state_dict() gives, for three models; then a model that was never wrapped
+_CASES = [
     ("a DataParallel-wrapped ResPoseNet", ["module." + k for k in _POSENET_KEYS]),
-    ("a DataParallel-wrapped backbone (lesson 03)",
-     ["module.conv1.weight", "module.bn1.weight", "module.layer1.0.conv1.weight", "module.layer4.1.bn2.bias"]),
-    ("a DataParallel-wrapped head (lesson 04)",
-     ["module.deconv_layers.0.weight", "module.deconv_layers.1.running_var", "module.final_layer.weight"]),
-    ("a wrapped model with a part named 'submodule'",
-     ["module.backbone.submodule.weight", "module.head.module.final_layer.weight", "module.embedding.weight"]),
-    ("a state dict without the prefix", list(_POSENET_KEYS)),
+    ("a torch.compile'd ResPoseNet", ["_orig_mod." + k for k in _POSENET_KEYS]),
+    ("DistributedDataParallel around a compiled model", ["module._orig_mod." + k for k in _POSENET_KEYS]),
+    ("a compiled DistributedDataParallel model", ["_orig_mod.module." + k for k in _POSENET_KEYS]),
+    ("a wrapped model with parts named 'module' and 'modules'",
+     ["module.backbone.module.weight", "module.head.module.final_layer.weight", "module.modules.0.weight"]),
+    ("a state dict without a prefix", list(_POSENET_KEYS)),
     ("an empty state dict", []),
 ]
 
 
-def _check_strip_module_prefix(fn) -> str:
+def _check_strip_wrappers(fn) -> str:
     for name, keys in _CASES:
         given = _state(keys)
         kept = OrderedDict(given)
@@ -192,27 +204,37 @@ def _check_strip_module_prefix(fn) -> str:
         if not isinstance(out, dict):
             raise Mistake(f"return a dict (key -> tensor), as model.load_state_dict expects; you returned a "
                           f"{type(out).__name__}")
-        want = [k[len("module."):] for k in keys] if keys and all(k.startswith("module.") for k in keys) else keys
+        want = [_strip(k) for k in keys]
         got = list(out)
         if sorted(map(str, got)) == sorted(want) and got != want:
             raise Mistake("the keys are right but their order is not: keep the state dict's order (a dict "
                           "comprehension over state_dict.items() does)")
         if got != want:
-            wrong = [(w, g) for w, g in zip(want, got) if w != g] or [(want, got)]
-            expected, found = wrong[0]
-            if name == "a state dict without the prefix":
-                raise Mistake(f"a state dict without 'module.' must come back unchanged; you turned {expected!r} into "
-                              f"{found!r}. Check k.startswith('module.') first")
-            if isinstance(found, str) and found == expected.lstrip("module."):
-                raise Mistake(f"for {name}, you turned 'module.{expected}' into {found!r}: str.lstrip('module.') "
-                              "strips any of the characters m, o, d, u, l, e and '.', not the word. Use "
-                              "k[len('module.'):] or k.removeprefix('module.')")
-            if isinstance(found, str) and found == ("module." + expected).replace("module.", ""):
-                raise Mistake(f"for {name}, you turned 'module.{expected}' into {found!r}: replace() removes "
-                              "'module.' everywhere in the key; only the leading one is DataParallel's")
-            raise Mistake(f"for {name}, expected the key {expected!r}, got {found!r}")
-        for key, value in out.items():
-            original = given["module." + key] if "module." + key in given else given[key]
+            wrong = [(k, w, g) for k, w, g in zip(keys, want, got) if w != g] or [(keys, want, got)]
+            original, expected, found = wrong[0]
+            if not isinstance(found, str) or not isinstance(original, str):
+                raise Mistake(f"for {name}, expected the keys {want[:2]}..., got {got[:2]}")
+            said = f"for {name}, you turned {original!r} into {found!r}"
+            if found == original:
+                if original.startswith("_orig_mod."):
+                    raise Mistake(f"{said}: nothing was stripped. torch.compile's '_orig_mod.' is a wrapper's "
+                                  "prefix too: strip it as you strip 'module.'")
+                raise Mistake(f"{said}: nothing was stripped; each key loses its leading wrapper prefixes")
+            if found.startswith(_WRAPPERS) and _strip(found) == expected:
+                rest = "_orig_mod." if found.startswith("_orig_mod.") else "module."
+                raise Mistake(f"{said}: {rest!r} still leads. Strip both prefixes, in either order, until neither "
+                              "leads the key (a while loop)")
+            if found in (original.lstrip("module."), original.lstrip("_orig_mod."),
+                         original.lstrip("module.").lstrip("_orig_mod."),
+                         original.lstrip("_orig_mod.").lstrip("module.")):
+                raise Mistake(f"{said}: str.lstrip strips any of the characters given, not the word; use "
+                              "key.removeprefix('module.') or key[len('module.'):]")
+            if found in (original.replace("module.", ""), original.replace("module.", "").replace("_orig_mod.", ""),
+                         original.replace("_orig_mod.", "")) and "module." in expected:
+                raise Mistake(f"{said}: replace() removes 'module.' everywhere in the key; only leading ones are "
+                              "a wrapper's, one further in is a real submodule's name")
+            raise Mistake(f"{said}; expected {expected!r}")
+        for key, value, original in zip(out, out.values(), given.values()):
             if value is original:
                 continue
             if isinstance(value, torch.Tensor) and value.data_ptr() == original.data_ptr():
@@ -221,25 +243,23 @@ def _check_strip_module_prefix(fn) -> str:
                 raise Mistake("the values are copies (.clone()): return the same tensors under the new names; a "
                               "copy doubles the memory of a 137 MB checkpoint for nothing")
             raise Mistake(f"the tensor under {key!r} is not the one you were given: change the keys only")
-    return ("Strips DataParallel's 'module.' from a wrapped ResPoseNet, backbone and head (including keys that "
-            "contain 'module.' further on), keeps the order and the very same tensors, and leaves an unwrapped "
-            "state dict alone.")
+    return ("Strips 'module.' (DataParallel, DDP) and '_orig_mod.' (torch.compile) in both orders, leaves "
+            "'module' inside a key and unwrapped keys alone, keeps the order and the very same tensors.")
 
 
 q2 = Exercise(
-    "07.2", "remove DataParallel's prefix", "my_strip_module_prefix", _check_strip_module_prefix,
-    refuses=("minipose.checkpoint.strip_module_prefix", "minipose.checkpoint.load_checkpoint"),
+    "07.2", "the prefixes of DataParallel and torch.compile", "my_strip_wrappers", _check_strip_wrappers,
+    refuses=("minipose.checkpoint.strip_module_prefix", "minipose.checkpoint.load_checkpoint",
+             "torch.nn.modules.utils.consume_prefix_in_state_dict_if_present"),
     hints=[
-        "A state dict is an ordered dict: build a new one with a dict comprehension over state_dict.items(), "
-        "changing only the keys.",
-        "Only the *leading* 'module.' goes: k[len('module.'):] when k.startswith('module.'), or "
-        "k.removeprefix('module.'). Strip only if every key has it, as minipose.checkpoint.strip_module_prefix does.",
+        "Write a helper that cleans one key: while it starts with 'module.' or '_orig_mod.', cut that prefix "
+        "off (key.removeprefix or slicing).",
+        "Then {clean(k): v for k, v in state_dict.items()}: a new dict, the same order, the same tensors.",
     ],
 )
 
 
 # --- questions -------------------------------------------------------------------------------------------------
-
 q3 = Question(
     "07.3", "why compare before loading?",
     hints=["Try model.load_state_dict on a 21-joint checkpoint and read its error; then try strict=False."],
@@ -254,8 +274,8 @@ q3 = Question(
 
 q4 = Question(
     "07.4", "a whole pickled model",
-    hints=["Exercise 07.1's check shows what load_checkpoint says about such a file. What does unpickling a module "
-           "need, besides the weights?"],
+    hints=["Save a small model with torch.save(model, path) and call load_checkpoint on the file. What does "
+           "unpickling a module need, besides the weights?"],
     answer="torch.save(model, path) pickles the module object: the file refers to the classes by import path "
            "(minipose.posenet.ResPoseNet ...) and unpickling rebuilds them by running Python code, so it breaks when "
            "the code moves or changes, and a malicious file can run anything. load_checkpoint reads with "

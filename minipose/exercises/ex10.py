@@ -1,123 +1,205 @@
-"""Exercises of lesson 10, augmentation and the dataset (written directly, not generated)."""
+"""Exercises of lesson 10, augmentation and the dataset (written directly, not generated).
+
+The lesson mirrors the picture with the crop's affine and renames the joints. Its exercises ask for what it does
+not print: where a picture point lands in the flipped crop (predicted first), the mirrored person in the camera's
+millimetres (the pinhole camera's principal point is not the picture's middle), and the scale, rotation and flip
+read back from a crop's affine. The references live here, written out, not taken from minipose.data.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from minipose.data import crop_affine, flip_joint_img
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.data import crop_affine
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 from minipose.exercises.ex09 import _as_array  # the same reading of an answer as lesson 09's checks
 from minipose.skeleton import FLIP_PAIRS, JOINTS_NAME
 
 
-# --- 10.1: flip_joint_img ----------------------------------------------------------------------------------------
+# --- 10.0: predict where a picture point lands in the flipped crop -----------------------------------------------
 
-def _flip_cases() -> list[tuple[np.ndarray, int, int]]:
-    rng = np.random.default_rng(803)
+def _one_number(answer) -> float:
+    try:
+        if isinstance(answer, (str, bytes, bool)):
+            raise TypeError
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise Mistake(f"give one number, the crop column x (e.g. 100); you gave {answer!r:.40}") from None
+    if not math.isfinite(value):
+        raise Mistake("give a finite number of crop pixels")
+    return value
+
+
+def _check_flipped_column(answer) -> str:
+    x = _one_number(answer)
+    in_w, u = 256, 64.0  # the crop's width; the point's column in the unflipped crop
+    # crop_affine(do_flip=True) mirrors the picture, x -> W - 1 - x, and the box's centre with it; the box centre
+    # still lands on crop column in_w / 2, so the point's offset from it, u - in_w / 2, changes sign.
+    want = in_w / 2 - (u - in_w / 2)
+    if math.isclose(x, want, abs_tol=0.01):
+        return ("192: the mirror takes the box's centre along, which still lands on crop column 128, and turns "
+                "the point's offset from it, -64, into +64. Without rotation a flipped crop is u -> 256 - u.")
+    if math.isclose(x, in_w - 1 - u, abs_tol=0.01):
+        raise Mistake("191 would be the crop's own columns mirrored (u -> 255 - u), as flipping the crop's pixels "
+                      "does. crop_affine mirrors the picture about its middle and the box with it; the box's centre "
+                      "still goes to crop column 128, so only the sign of the offset from 128 changes")
+    if math.isclose(x, u, abs_tol=0.01):
+        raise Mistake("the mirror moves the point: it is 64 columns left of the box's centre before the flip, so "
+                      "64 columns right of it after (and the box's centre is always crop column 128)")
+    if math.isclose(x, -u, abs_tol=0.01):
+        raise Mistake("-64 is outside the crop: the crop's columns run from 0 to 255. Mirror about the crop's "
+                      "centre, column 128, not about column 0")
+    if math.isclose(x, want / 4, abs_tol=0.01) or math.isclose(x, (in_w - 1 - u) / 4, abs_tol=0.01):
+        raise Mistake("that is in heatmap cells (crop pixels / 4); the question asks for the crop pixel column")
+    raise Mistake(f"{x:g} is not it: where is the box's centre in the crop, and how far from it is the point?")
+
+
+q0 = Prediction(
+    "10.0", "predict where a point lands in the flipped crop", "flipped_column", _check_flipped_column,
+    hints=["Both crops put the centre of their box on crop column 128. The flip mirrors the picture, and the box "
+           "with it, so the box's centre is still the same body point.",
+           "Before the flip the point is 128 - 64 = 64 columns left of the centre. A mirror turns left into right."],
+)
+
+
+# --- 10.1: the mirrored person in camera millimetres --------------------------------------------------------------
+
+_CAMERAS = [  # (f, c, picture width): principal points off the picture's middle, fx != fy
+    ((1145.0, 1144.0), (512.5, 515.4), 1000),
+    ((1500.0, 1450.0), (300.0, 260.0), 640),
+    ((1166.97, 1125.46), (500.0, 500.0), 1000),  # the synthetic sample's camera: (W - 1) / 2 = 499.5, not 500
+]
+
+
+def _flip_camera_cases() -> list[tuple[np.ndarray, tuple, tuple, int]]:
+    rng = np.random.default_rng(1001)
     cases = []
-    for width, height in ((640, 480), (1000, 1002)):
-        joints = np.column_stack([rng.uniform(0, width - 1, 18), rng.uniform(0, height - 1, 18),
-                                  rng.uniform(-800, 800, 18)])
-        joints[0, 2] = 0.0  # the root
-        joints[2, 0], joints[13, 0] = 0.0, width - 1.0  # the first and the last pixel
-        cases.append((joints, width, height))
+    for f, c, width in _CAMERAS:
+        root = np.array([rng.uniform(-900, 900), rng.uniform(-300, 300), rng.uniform(3500, 6500)])
+        joints = root + rng.uniform(-800, 800, size=(18, 3))
+        joints[0] = root
+        cases.append((joints, f, c, width))
     return cases
 
 
-_FLIP_TOL = 1e-3  # pixels and mm: an answer computed in float32 still passes
+def _mirrored_camera(joint_cam, f, c, img_width, mirror=lambda x, w: w - 1 - x, swap=True) -> np.ndarray:
+    """Project (pinhole), mirror the pixel column, back-project at the same depth, rename; float64."""
+    joint_cam = np.asarray(joint_cam, dtype=np.float64)
+    X, Y, Z = joint_cam[:, 0], joint_cam[:, 1], joint_cam[:, 2]
+    x = f[0] * X / Z + c[0]  # the pixel column the joint is seen at
+    out = np.column_stack([(mirror(x, img_width) - c[0]) / f[0] * Z, Y, Z])
+    if swap:
+        for right, left in FLIP_PAIRS:
+            out[[right, left]] = out[[left, right]]
+    return out
+
+
+_CAM_TOL = 0.01  # millimetres (and rtol 1e-6 in _close_mm): an answer computed in float32 passes
+
+
+def _close_mm(a, b) -> bool:
+    return np.allclose(a, b, rtol=1e-6, atol=_CAM_TOL)
 
 
 def _pair_names(pairs) -> str:
     return ", ".join(f"{JOINTS_NAME[r]}<->{JOINTS_NAME[l]}" for r, l in pairs)
 
 
-def _check_flip_joints(fn) -> str:
-    for joints, width, height in _flip_cases():
+def _check_rows(got, joints, where) -> None:
+    """The rows must be the (right, left)-swapped input rows; they are recognised by (Y, Z), which the mirror keeps."""
+    j = len(joints)
+    expected = np.arange(j)
+    for r, l in FLIP_PAIRS:
+        expected[r], expected[l] = l, r
+    source = []
+    for row in got:
+        match = np.flatnonzero(np.abs(joints[:, 1:] - row[1:]).max(axis=1) <= _CAM_TOL)
+        source.append(int(match[0]) if len(match) else -1)
+    source = np.array(source)
+    if (source < 0).any():
+        k = int(np.flatnonzero(source < 0)[0])
+        if np.allclose(got[:, 2], -joints[expected, 2], atol=_CAM_TOL):
+            raise Mistake("Z was negated: the mirrored picture shows every joint at the same distance from the "
+                          "camera (Z > 0, in front of it); only the pixel column changes" + where)
+        if np.allclose(got[:, 1], -joints[expected, 1], atol=_CAM_TOL):
+            raise Mistake("Y was negated: a left-right mirror keeps every pixel's row, so Y (down, in mm) stays as "
+                          "it is; only X changes" + where)
+        raise Mistake(f"{JOINTS_NAME[k]}'s Y or Z changed (yours {np.round(got[k, 1:], 1).tolist()}): a mirror "
+                      "of the picture keeps each joint's row and its depth, so Y and Z stay; rows trade places "
+                      "whole" + where)
+    for r, l in FLIP_PAIRS:
+        if source[r] == source[l]:
+            raise Mistake(f"after your swap {JOINTS_NAME[r]} and {JOINTS_NAME[l]} hold the same values: "
+                          "`j[a], j[b] = j[b], j[a]` does not swap numpy rows (j[a] is a view, overwritten "
+                          "first). Use j[[a, b]] = j[[b, a]], or swap_left_right" + where)
+    if (source == np.arange(j)).all():
+        raise Mistake("no joint changed places: in the mirrored picture the right wrist looks like a left wrist, "
+                      "so every (right, left) pair of FLIP_PAIRS trades rows" + where)
+    if not (source == expected).all():
+        kept = [(r, l) for r, l in FLIP_PAIRS if source[r] == r and source[l] == l]
+        if kept and all(source[r] in (r, l) for r, l in FLIP_PAIRS):
+            raise Mistake(f"you did not swap {_pair_names(kept)}: every pair of FLIP_PAIRS trades places" + where)
+        k = int(np.flatnonzero(source != expected)[0])
+        raise Mistake(f"row {k} ({JOINTS_NAME[k]}) holds the values of {JOINTS_NAME[source[k]]}; after the flip "
+                      f"it must hold those of {JOINTS_NAME[expected[k]]}" + where)
+
+
+def _check_flip_camera(fn) -> str:
+    for joints, f, c, width in _flip_camera_cases():
         given = joints.copy()
-        out = call(fn, given, width)
+        out = call(fn, given, f, c, width)
         if out is None:
-            raise Mistake("your function returned None: return the flipped J x 3 array (a new one)")
+            raise Mistake("your function returned None: return the mirrored J x 3 array (a new one)")
         got = _as_array(out, "your result")
-        j = len(joints)
-        if got.shape != (j, 3):
-            raise Mistake(f"return a J x 3 array like the input, shape {(j, 3)}; yours has shape {got.shape}")
-        ref = flip_joint_img(joints, width)
-        where = f" (joints in a picture {width} pixels wide)"
-        if not np.allclose(got, ref, atol=_FLIP_TOL):
-            expected = np.arange(j)  # which input row each output row should hold
-            for r, l in FLIP_PAIRS:
-                expected[r], expected[l] = l, r
-            if np.allclose(got[:, 2], -ref[:, 2], atol=_FLIP_TOL):
-                raise Mistake("z was negated: a left-right mirror does not change depth (Z - Z_root, along the "
-                              "camera's axis), only x" + where)
-            # Identify each output row by its (y, z), which a mirror leaves alone.
-            source = []
-            for row in got:
-                match = np.flatnonzero(np.abs(joints[:, 1:] - row[1:]).max(axis=1) <= _FLIP_TOL)
-                source.append(int(match[0]) if len(match) else -1)
-            source = np.array(source)
-            if (source < 0).any():
-                k = int(np.flatnonzero(source < 0)[0])
-                axis = 1 if not np.isclose(got[k, 1], ref[k, 1], atol=_FLIP_TOL) else 2
-                raise Mistake(f"{'yz'[axis - 1]} changed ({JOINTS_NAME[k]} has {'yz'[axis - 1]} = {got[k, axis]:.1f}, "
-                              f"expected {ref[k, axis]:.1f}): a left-right mirror moves only x; y and z stay as they "
-                              "are (rows trade places whole)" + where)
-            for r, l in FLIP_PAIRS:
-                if source[r] == source[l]:
-                    raise Mistake(
-                        f"after your swap {JOINTS_NAME[r]} and {JOINTS_NAME[l]} hold the same values: "
-                        "`j[a], j[b] = j[b], j[a]` does not swap numpy rows, because j[a] and j[b] are views: row a "
-                        "is overwritten first, then the view of row a copies the same values back into row b. Keep a "
-                        "copy, as the official code does with .copy(): tmp = j[a].copy(); j[a] = j[b]; j[b] = tmp "
-                        "(or j[[a, b]] = j[[b, a]])")
-            if (source == np.arange(j)).all():
-                if np.allclose(got[:, 0], ref[:, 0], atol=_FLIP_TOL):
-                    raise Mistake("only x traded places between left and right partners: whole rows (x, y, z) "
-                                  "must trade places, since a joint's y and z go with its name" + where)
-                raise Mistake("no joint changed places: in a mirrored picture the right wrist looks like a left "
-                              "wrist, so every (right, left) pair of FLIP_PAIRS must trade rows" + where)
-            if not (source == expected).all():
-                kept = [(r, l) for r, l in FLIP_PAIRS if source[r] == r and source[l] == l]
-                done = [(r, l) for r, l in FLIP_PAIRS if source[r] == l and source[l] == r]
-                unpaired = expected == np.arange(j)  # the joints without a partner (spine, head, Thorax)
-                if kept and len(kept) + len(done) == len(FLIP_PAIRS) and (source[unpaired] == expected[unpaired]).all():
-                    raise Mistake(f"you swapped {_pair_names(done) or 'nothing'} but not {_pair_names(kept)}: "
-                                  "every pair of FLIP_PAIRS trades places (legs and arms)" + where)
-                k = int(np.flatnonzero(source != expected)[0])
-                raise Mistake(f"row {k} ({JOINTS_NAME[k]}) holds the values of {JOINTS_NAME[source[k]]}; after the "
-                              f"flip it must hold those of {JOINTS_NAME[expected[k]]}: swap exactly the pairs of "
-                              "FLIP_PAIRS" + where)
-            # Rows in the right places: only x can be wrong.
-            if np.allclose(got[:, 0], ref[:, 0] + 1, atol=_FLIP_TOL):
-                raise Mistake(f"x is 1 too large (x -> W - x): the official mirror is x -> W - 1 - x, which sends "
-                              f"pixel 0 to pixel W - 1 = {width - 1} and back; W - x sends pixel 0 outside the "
-                              "picture" + where)
-            if np.allclose(got[:, 0], ref[:, 0] - 1, atol=_FLIP_TOL):
-                raise Mistake("x is 1 too small (x -> W - 2 - x): the mirror is x -> W - 1 - x" + where)
-            if np.allclose(got[:, 0], joints[expected, 0], atol=_FLIP_TOL):
-                raise Mistake("the joints were renamed but x was not mirrored: x -> img_width - 1 - x" + where)
-            if np.allclose(got[:, 0], -joints[expected, 0], atol=_FLIP_TOL):
-                raise Mistake("x was negated: a mirror about the picture's middle is x -> img_width - 1 - x, not -x"
-                              + where)
-            k = int(np.abs(got[:, 0] - ref[:, 0]).argmax())
-            raise Mistake(f"{JOINTS_NAME[k]} should have x = {ref[k, 0]:.2f}, yours is {got[k, 0]:.2f}: "
-                          "x -> img_width - 1 - x" + where)
+        if got.shape != joints.shape:
+            raise Mistake(f"return a J x 3 array like the input, shape {joints.shape}; yours has shape {got.shape}")
+        want = _mirrored_camera(joints, f, c, width)
+        where = f" (camera f = {f}, c = {c}, a picture {width} pixels wide)"
+        if not _close_mm(got, want):
+            swapped = _mirrored_camera(joints, f, c, width, mirror=lambda x, w: x)  # rows swapped, X kept
+            pixels = np.column_stack([f[0] * swapped[:, 0] / swapped[:, 2] + c[0],
+                                      f[1] * swapped[:, 1] / swapped[:, 2] + c[1], swapped[:, 2]])
+            if _close_mm(got[:, :2], np.column_stack([width - 1 - pixels[:, 0], pixels[:, 1]])):
+                raise Mistake("you returned pixels (x, y), not millimetres: go back to the camera's frame at the "
+                              "same depth, X = (x - cx) / fx * Z" + where)
+            _check_rows(got, joints, where)
+            # Rows in the right places, Y and Z kept: only X can be wrong.
+            X, Z = swapped[:, 0], swapped[:, 2]
+            centred = (width - 1) / 2
+            for value, sentence in [
+                (-X, f"you mirrored X about the camera's axis (X -> -X), which flips the picture about the "
+                     f"principal point's column, cx = {c[0]:g}. The picture is mirrored about its middle, "
+                     f"(W - 1) / 2 = {centred:g}: X -> -X + (W - 1 - 2 cx) Z / fx"),
+                (_mirrored_camera(joints, f, c, width, mirror=lambda x, w: w - x)[:, 0],
+                 "you mirrored the pixel column with x -> W - x; the flip is x -> W - 1 - x (pixel 0 <-> W - 1)"),
+                (X, "the joints were renamed but X was not mirrored: the mirrored picture shows each joint at "
+                    "column W - 1 - x"),
+                (2 * joints[0, 0] - X, "you mirrored about the root joint: the person stays where they stood, "
+                                       "but the picture's mirror also moves them to the other side of the picture"),
+                (((width - 1 - (f[1] * X / Z + c[0])) - c[0]) / f[1] * Z,
+                 "you used fy for the column: x goes with fx = f[0]"),
+                (-X + (width - 1 - 2 * c[1]) * Z / f[0], "you used cy for the column: x goes with cx = c[0]"),
+            ]:
+                if _close_mm(got[:, 0], value):
+                    raise Mistake(sentence + where)
+            k = int(np.abs(got[:, 0] - want[:, 0]).argmax())
+            raise Mistake(f"{JOINTS_NAME[k]} should have X = {want[k, 0]:.2f} mm, yours is {got[k, 0]:.2f}: it "
+                          "must project to pixel column W - 1 - x at the same depth" + where)
         if not np.array_equal(given, joints):
-            raise Mistake("the result is right, but you changed the caller's array in place: the dataset's record "
-                          "would stay flipped, and flip back on the next flip. Work on a copy: "
-                          "flipped = joint_img.copy()")
-    return ("Matches minipose.data.flip_joint_img on two picture widths (pixels 0 and W - 1 included): x mirrored, "
-            "all six left/right pairs swapped, y and z untouched, the input left as it was.")
+            raise Mistake("the result is right, but you changed the caller's array in place: work on a copy")
+    return ("Every joint projects to the mirrored column W - 1 - x at its own row and depth, for three cameras "
+            "(principal points off the picture's middle), with the six left/right pairs renamed.")
 
 
 q1 = Exercise(
-    "10.1", "flip with joint swaps", "my_flip_joints", _check_flip_joints,
-    refuses=("minipose.data.flip_joint_img", "minipose.skeleton.swap_left_right"),
+    "10.1", "the mirrored person in camera millimetres", "my_flip_camera", _check_flip_camera,
+    refuses=("minipose.data.flip_joint_img",),
     hints=[
-        "Start from a copy (np.array(joint_img, dtype=float)), set column 0 to img_width - 1 - x, then for each "
-        "(right, left) in FLIP_PAIRS exchange the two rows.",
-        "Exchanging numpy rows needs a copy: a row like flipped[right] is a view, so `flipped[a], flipped[b] = "
-        "flipped[b], flipped[a]` leaves both rows equal. tmp = flipped[right].copy(); flipped[right] = "
-        "flipped[left]; flipped[left] = tmp.",
+        "Go through the picture: the joint's column is x = fx * X / Z + cx. The mirror sends it to W - 1 - x; "
+        "the row and the depth Z stay. Which X, at the same Z, projects to that column?",
+        "X' = (W - 1 - x - cx) / fx * Z, which is -X + (W - 1 - 2 cx) * Z / fx: -X only when cx = (W - 1) / 2. "
+        "Then rename: swap_left_right, or swap the rows of each FLIP_PAIRS pair.",
     ],
 )
 

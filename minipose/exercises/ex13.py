@@ -1,144 +1,259 @@
-"""Exercises of lesson 13, measuring as the paper does (written directly, not generated)."""
+"""Exercises of lesson 13, measuring as the paper does (written directly, not generated).
+
+The lesson writes MPJPE and PA-MPJPE (rigid and similarity) and prints them on poses whose error is known. Its
+exercises ask for what it does not print: the MPJPE of a pose nudged in a known way (predicted first), the
+scale-normalised N-MPJPE of Rhodin et al. (one least-squares scale per person, no rotation), and an alignment
+that may only turn the pose about the vertical axis. Their references live here, written independently of
+minipose.metrics.
+"""
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 from minipose.exercises.ex12 import _array, _close  # lesson 12's checks read answers the same way
-from minipose.metrics import mpjpe, rigid_align
+from minipose.metrics import pa_mpjpe, rigid_align
+
+# --- 13.0: predict the MPJPE of a nudged pose ------------------------------------------------------------------------
+
+_NUDGE = (30.0, 40.0, 0.0)  # mm, added to every joint but the pelvis (joint 0), the thorax (17) included
 
 
-# --- 13.1: MPJPE by hand ---------------------------------------------------------------------------------------------
+def _check_nudged_mpjpe(answer) -> str:
+    if hasattr(answer, "item") and getattr(answer, "size", 1) == 1:
+        answer = answer.item()
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise Mistake(f"give one number of millimetres, e.g. 12.34; you gave {answer!r:.40}")
+    got = float(answer)
+    step = float(np.sqrt(sum(c * c for c in _NUDGE)))  # 50 mm: one Euclidean distance per moved joint
+    right = step * 16 / 17  # 16 of the 17 evaluation joints moved; the pelvis has error 0 and still counts
+    if abs(got - right) <= 0.1:
+        return (f"MPJPE is 16 x 50 / 17 = {right:.2f} mm: each moved joint misses by sqrt(30^2 + 40^2) = 50 mm, the "
+                "pelvis by 0, and the thorax is not scored.")
+    components = sum(abs(c) for c in _NUDGE)
+    wrong = [
+        (step, "the pelvis is one of the 17 evaluation joints, and it did not move: its error is 0, so the mean is "
+               "16 x 50 / 17, a little under 50"),
+        (0.0, "root alignment subtracts the pelvis, and the pelvis stayed where it was: the other joints keep "
+              "their (30, 40, 0) mm offset. 0 would be right had the pelvis moved with them"),
+        (step * 17 / 18, "you counted 18 joints: the thorax (17) is added by the loader and not scored; 16 of the "
+                         "17 evaluation joints moved"),
+        (components * 16 / 17, "each joint's error is one Euclidean distance, sqrt(30^2 + 40^2) = 50 mm, not the "
+                               "sum 30 + 40"),
+        (components, "each joint's error is one Euclidean distance, sqrt(30^2 + 40^2) = 50 mm, not the sum 30 + 40; "
+                     "and the unmoved pelvis counts too"),
+        (components / 3 * 16 / 17, "you averaged |dx|, |dy|, |dz| separately: each joint's error is one Euclidean "
+                                   "distance, 50 mm"),
+        (step ** 2 * 16 / 17, "MPJPE averages distances, not squared distances (mm, not mm^2)"),
+    ]
+    for value, sentence in wrong:
+        if abs(got - value) <= 0.1:
+            raise Mistake(sentence)
+    raise Mistake(f"{got:g} mm is not it: how far is each moved joint from where it was, and how many of the 17 "
+                  "evaluation joints moved?")
 
-def _poses(seed: int, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+
+q0 = Prediction(
+    "13.0", "predict the MPJPE of a nudged pose", "predicted_mpjpe", _check_nudged_mpjpe,
+    hints=["Root alignment subtracts each pose's pelvis. Did the pelvis move?",
+           "Each moved joint misses by the length of (30, 40, 0). Which of the 17 evaluation joints did not move?"],
+)
+
+
+# --- 13.1: N-MPJPE, the error after one least-squares scale ----------------------------------------------------------
+
+def _sized_poses(seed: int, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """People of the wrong size (x0.75 to x1.3), a little noise, a wrong thorax, each shifted in space."""
     rng = np.random.default_rng(seed)
     true = rng.normal(0.0, 300.0, (n, 18, 3)) + [0.0, 0.0, 5000.0]
-    pred = true + rng.normal(0.0, 60.0, (n, 18, 3))
-    pred[:, 17] += [400.0, 0.0, 0.0]  # a wrong thorax, which must not count
-    pred += rng.normal(0.0, 500.0, (n, 1, 3))  # each person shifted: only root alignment forgives it
-    return pred, true
+    relative = true - true[:, :1]
+    pred = relative * rng.uniform(0.75, 1.3, (n, 1, 1)) + rng.normal(0.0, 40.0, (n, 18, 3))
+    pred[:, 17] += [400.0, 0.0, 0.0]  # a wrong thorax, which must neither be fitted nor count
+    return pred + true[:, :1] + rng.normal(0.0, 500.0, (n, 1, 3)), true
 
 
-def _check_mpjpe(fn) -> str:
-    for seed in (1001, 1002):
-        pred, true = _poses(seed)
-        want = mpjpe(pred, true)
+def _scaled_error(p, t, s) -> float:
+    return float(np.sqrt(((s * p - t) ** 2).sum(axis=-1)).mean())
+
+
+def _n_mpjpe(pred, true) -> float:
+    """The reference: root-align, one scale per person s = <p, t> / <p, p> over joints 0-16, measure 0-16."""
+    p = (pred - pred[:, :1])[:, :17]
+    t = (true - true[:, :1])[:, :17]
+    s = (p * t).sum(axis=(1, 2)) / (p * p).sum(axis=(1, 2))
+    return _scaled_error(p, t, s[:, None, None])
+
+
+def _check_n_mpjpe(fn) -> str:
+    for seed in (1301, 1302):
+        pred, true = _sized_poses(seed)
+        want = _n_mpjpe(pred, true)
         got = call(fn, pred.copy(), true.copy())
+        if hasattr(got, "detach"):
+            got = got.detach().cpu()
         try:
             got = float(got)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             raise Mistake(f"return one number, the mean error in mm; you returned {got!r:.60}") from None
         if _close(got, want):
             continue
-        p0, t0 = pred - pred[:, :1], true - true[:, :1]
-        dist = np.linalg.norm(p0 - t0, axis=2)
+        p18, t18 = pred - pred[:, :1], true - true[:, :1]
+        p, t = p18[:, :17], t18[:, :17]
+
+        def per_person(a, b):
+            return (a * b).sum(axis=(1, 2))[:, None, None]
+
+        fit = per_person(p, t) / per_person(p, p)
+        raw_p, raw_t = pred[:, :17], true[:, :17]
         wrong = [
-            (np.linalg.norm(pred - true, axis=2)[:, :17].mean(),
-             "you did not align the roots: subtract each pose's pelvis (joint 0) from all its joints, in both poses, "
-             "before comparing; MPJPE measures the pose, not where the person stands"),
-            (np.linalg.norm(p0 - true, axis=2)[:, :17].mean(),
-             "you moved only the prediction's pelvis to 0: do the same to the true pose"),
-            (dist.mean(), "you averaged over all 18 joints: thorax (joint 17) is added by the loader and is not one "
-                          "of the 17 evaluation joints; use joints 0-16"),
-            ((dist[:, :17] ** 2).mean(), "you averaged squared distances: MPJPE averages the distances themselves "
-                                         "(mm, not mm^2)"),
-            (np.sqrt((dist[:, :17] ** 2).mean()), "you took the root of the mean squared distance (RMS): MPJPE is "
-                                                  "the plain mean of the distances"),
-            (np.abs(p0 - t0)[:, :17].mean(), "you averaged |dx|, |dy|, |dz| separately: each joint's error is one "
-                                             "Euclidean distance, sqrt(dx^2 + dy^2 + dz^2)"),
-            (dist[:, :17].sum(axis=1).mean(), "you summed over the joints: average over them too"),
-            (dist[:, 1:17].mean(), "you left out the pelvis: the 17 evaluation joints are 0-16, the pelvis among "
-                                   "them (its error is 0 after alignment, and it still counts)"),
+            (_scaled_error(p, t, 1.0), "you did not scale the prediction: N-MPJPE first multiplies each root-aligned "
+                                       "predicted pose by the scale that fits it best to the truth"),
+            (_scaled_error(raw_p, raw_t, per_person(raw_p, raw_t) / per_person(raw_p, raw_p)),
+             "you fitted and measured in camera coordinates: root-align both poses first (pelvis at 0), so that the "
+             "scale is about the pelvis, not about the camera 5 m away"),
+            (_scaled_error(p, t, (p * t).sum() / (p * p).sum()),
+             "you fitted one scale for all the people: fit one per person (sum over that person's joints and x, y, z)"),
+            (_scaled_error(p, t, np.sqrt(per_person(t, t) / per_person(p, p))),
+             "you matched the sizes, sqrt(<t, t> / <p, p>): the least-squares scale is <p, t> / <p, p>, which also "
+             "weighs how well the two poses agree"),
+            (_scaled_error(p, t, per_person(p, t) / per_person(t, t)),
+             "your scale divides by <t, t>: minimising sum |s p - t|^2 over s gives s = <p, t> / <p, p>"),
+            (_scaled_error(t, p, per_person(p, t) / per_person(t, t)),
+             "you scaled the truth onto the prediction: scale the prediction, and measure against the unscaled "
+             "truth (it is the truth's millimetres that count)"),
+            (_scaled_error(p, t, per_person(p18, t18) / per_person(p18, p18)),
+             "you fitted the scale on all 18 joints: fit it on joints 0-16, the ones measured (the thorax, 17, is "
+             "added by the loader and not scored)"),
+            (_scaled_error(p18, t18, per_person(p18, t18) / per_person(p18, p18)),
+             "you fitted and averaged over all 18 joints: the thorax (17) is added by the loader and is not one of "
+             "the 17 evaluation joints; use joints 0-16"),
+            (_scaled_error(p18, t18, fit), "you averaged over all 18 joints: the thorax (17) is added by the loader "
+                                           "and is not one of the 17 evaluation joints; use joints 0-16"),
+            (pa_mpjpe(pred, true, scale=True), "you also turned the pose (Procrustes with scale): that is the "
+                                               "similarity PA-MPJPE. N-MPJPE fits the scale only, no rotation"),
         ]
         for value, sentence in wrong:
             if _close(got, value):
                 raise Mistake(sentence)
-        raise Mistake(f"for 5 people (seed {seed}) MPJPE is {want:.3f} mm; you return {got:.3f}")
-    return ("Matches minipose.metrics.mpjpe on people shifted in space and with a wrong thorax: root-aligned, the "
-            "Euclidean distance of joints 0-16, averaged.")
+        raise Mistake(f"for 5 people (seed {seed}) N-MPJPE is {want:.3f} mm; you return {got:.3f}")
+    return ("Matches a least-squares fit of one scale per person (root-aligned, joints 0-16) on people of the wrong "
+            "size, shifted in space, with a wrong thorax.")
 
 
 q1 = Exercise(
-    "13.1", "MPJPE by hand", "my_mpjpe", _check_mpjpe,
-    refuses=("minipose.metrics.mpjpe", "minipose.metrics.joint_errors"),
+    "13.1", "N-MPJPE: the error after the best scale", "my_n_mpjpe", _check_n_mpjpe,
+    refuses=("minipose.metrics.mpjpe", "minipose.metrics.joint_errors", "minipose.metrics.rigid_align",
+             "minipose.metrics.pa_mpjpe", "minipose.metrics.pa_joint_errors"),
     hints=[
-        "Three steps: subtract each pose's joint 0 from all its joints (both arrays); the distance per joint is the "
-        "norm over the last axis; average over people and joints 0-16.",
-        "pred - pred[:, :1] keeps the joint axis, so it broadcasts; np.sqrt(((a - b) ** 2).sum(axis=2)) is N x 18; "
-        "then [:, :17].mean().",
+        "For one person with root-aligned joints p and t (17 x 3), write sum |s p - t|^2 as a quadratic in s and "
+        "set its derivative to 0.",
+        "s = (p * t).sum() / (p * p).sum() per person; with N people, sum over axes (1, 2) and keep the result as "
+        "N x 1 x 1 so that it broadcasts; then the mean Euclidean distance of s * p and t.",
     ],
 )
 
-# --- 13.2: Procrustes alignment --------------------------------------------------------------------------------------
 
-def _turn(axis, degrees):
-    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+# --- 13.2: an alignment that only turns about the vertical -----------------------------------------------------------
+
+def _turn_y(degrees: float) -> np.ndarray:
     a = np.radians(degrees)
-    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K  # Rodrigues
+    return np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
 
 
-def _pair(seed: int, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+def _turn_x(degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    return np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+
+
+def _yaw_pair(seed: int, degrees: float, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+    """pred, and a truth that is pred turned about y by `degrees`, leaning 12 degrees, shifted and noisy."""
     rng = np.random.default_rng(seed)
-    pred = rng.normal(0.0, 300.0, (18, 3))
-    R = _turn(rng.normal(size=3), 50.0)
-    true = pred @ R.T + [120.0, -40.0, 300.0] + rng.normal(0.0, 20.0, (18, 3))
-    if mirror:  # the truth is a mirror image: the best rotation still must not mirror
-        true = true * [-1.0, 1.0, 1.0]
+    pred = rng.normal(0.0, 300.0, (18, 3)) + [0.0, 0.0, 5000.0]
+    centre = pred.mean(axis=0)
+    true = (pred - centre) @ (_turn_x(12.0) @ _turn_y(degrees)).T + centre + [150.0, -60.0, 400.0]
+    true += rng.normal(0.0, 20.0, true.shape)
+    if mirror:  # a mirror image: the best turn must still be a turn
+        true = 2 * true.mean(axis=0) * [1.0, 0.0, 0.0] + true * [-1.0, 1.0, 1.0]
     return pred, true
 
 
-def _check_rigid_align(fn) -> str:
-    for seed, mirror in ((2001, False), (2002, False), (2003, True)):
-        pred, true = _pair(seed, mirror)
-        want = rigid_align(pred, true)
+def _yaw_angle(p, t, arctan2=np.arctan2) -> float:
+    """The angle (radians) of the best turn about y of the centred p onto the centred t: maximise sum t . R p."""
+    a = (p[:, 0] * t[:, 0] + p[:, 2] * t[:, 2]).sum()
+    b = (p[:, 2] * t[:, 0] - p[:, 0] * t[:, 2]).sum()
+    return float(arctan2(b, a))
+
+
+def _yaw_align(pred, true, angle=None) -> np.ndarray:
+    p, mu = pred - pred.mean(axis=0), true.mean(axis=0)
+    a = _yaw_angle(p, true - mu) if angle is None else angle
+    return p @ _turn_y(np.degrees(a)).T + mu
+
+
+def _turn_z_align(pred, true) -> np.ndarray:
+    """The same fit about z, the camera's optical axis (the mistake of taking the wrong axis)."""
+    p, t = pred - pred.mean(axis=0), true - true.mean(axis=0)
+    a = np.arctan2((p[:, 0] * t[:, 1] - p[:, 1] * t[:, 0]).sum(), (p[:, 0] * t[:, 0] + p[:, 1] * t[:, 1]).sum())
+    R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return p @ R.T + true.mean(axis=0)
+
+
+def _check_yaw_align(fn) -> str:
+    for seed, degrees, mirror in ((1311, 70.0, False), (1312, 150.0, False), (1313, -40.0, True)):
+        pred, true = _yaw_pair(seed, degrees, mirror)
+        want = _yaw_align(pred, true)
         got = _array(call(fn, pred.copy(), true.copy()), pred.shape, "the aligned pose (J x 3, like pred)")
         if _close(got, want, 1e-3):
             continue
-        p, t = pred - pred.mean(0), true - true.mean(0)
-        U, S, Vt = np.linalg.svd(t.T @ p)
-        mirrored = p @ (U @ Vt).T + true.mean(0)
-        moved = got - got.mean(0)
-        fit, _, _, _ = np.linalg.lstsq(p, moved, rcond=None)  # got ≈ p @ fit: the linear map the answer applied
+        case = ("a mirror image of pred" if mirror else f"pred turned {degrees:g} degrees about y, leaning 12 "
+                "degrees, shifted")
+        p, t, mu = pred - pred.mean(axis=0), true - true.mean(axis=0), true.mean(axis=0)
+        angle = _yaw_angle(p, t)
         wrong = [
-            (mirrored, "your answer is a mirror image of pred (its 'rotation' has determinant -1). When "
-                       "det(U @ Vt) < 0, flip the sign of the singular vector of the smallest singular value"),
-            (p @ (U @ Vt) + true.mean(0), "you applied the rotation the wrong way round (its transpose): with "
-                                          "svd(t.T @ p) = U S Vt, R = U @ Vt and the points move as p @ R.T"),
-            (p @ (U @ Vt).T, "your pose sits at the origin: after rotating the centred pred, add true's centroid"),
-            (rigid_align(pred, true, scale=True), "you also scaled the pose: the official PA-MPJPE only rotates and "
-                                                  "translates (a similarity alignment with scale is the other one)"),
+            (_yaw_align(pred, true, -angle), "your turn goes the wrong way: with x' = x cos a + z sin a, z' = -x sin "
+                                             "a + z cos a, the best a is arctan2(B, A) with B = sum(p_z t_x - "
+                                             "p_x t_z), A = sum(p_x t_x + p_z t_z)"),
+            (_yaw_align(pred, true, _yaw_angle(p, t, lambda b, a: np.arctan(b / a))),
+             "arctan(B / A) cannot tell the angle a from a + 180 degrees: use np.arctan2(B, A), which reads the "
+             "signs of both"),
+            (rigid_align(pred, true), "you turned about all three axes (the rigid Procrustes fit): only the vertical "
+                                      "y axis may turn, so every joint's y changes by the shift alone"),
+            (_turn_z_align(pred, true), "you turned about z, the camera's optical axis: the vertical is y (pointing "
+                                        "down in camera coordinates), so turn in the x-z plane"),
+            (want - mu, "your pose sits at the origin: after turning the centred pred, add true's mean"),
+            (pred @ _turn_y(np.degrees(_yaw_angle(pred, true))).T,
+             "you fitted the turn to the raw points: centre both (subtract each one's mean) first, then add true's "
+             "mean back"),
+            (np.column_stack([want[:, 0], pred[:, 1], want[:, 2]]),
+             "your y is pred's y as it was: the shift is free along y too, so add true's mean y minus pred's"),
         ]
-        if not mirror:
-            U0, _, Vt0 = np.linalg.svd(true.T @ pred)
-            wrong.append((pred @ (U0 @ Vt0).T, "you took the SVD of the raw points: centre both point sets (subtract "
-                                               "each one's mean) first, then add true's mean back"))
         for value, sentence in wrong:
             if _close(got, value, 1e-3):
-                raise Mistake(sentence)
-        if np.allclose(fit.T @ fit, np.eye(3), atol=1e-3) and np.linalg.det(fit) < 0:
-            raise Mistake("your answer is a reflection (determinant -1), not a rotation, for "
-                          + ("a truth that is a mirror image of pred" if mirror else "a pair that needs no mirror")
-                          + ": flip the sign of the smallest singular value's vector only when det(U @ Vt) < 0, "
-                          "and then only that one")
-        case = "a truth that is a mirror image of pred" if mirror else "a turned, shifted, noisy copy of pred"
+                raise Mistake(f"for {case}: {sentence}")
+        moved = got - got.mean(axis=0)
+        fit = np.linalg.lstsq(p, moved, rcond=None)[0].T  # the linear map the answer applied: got ≈ p @ fit.T
+        if np.allclose(fit.T @ fit, np.eye(3), atol=1e-3) and np.allclose(fit[1], [0.0, 1.0, 0.0], atol=1e-3) \
+                and np.linalg.det(fit) < 0:
+            raise Mistake(f"for {case}: your answer is a mirror image in the x-z plane (determinant -1), not a turn; "
+                          "a 2-D SVD fit needs its reflection fixed, or fit the angle directly")
         error = np.linalg.norm(got - want, axis=1).max()
-        raise Mistake(f"for {case} (seed {seed}), your aligned pose is up to {error:.1f} mm from the best rigid fit")
-    return ("Matches minipose.metrics.rigid_align on turned and shifted poses and on a mirror image, where the "
-            "answer stays a rotation.")
+        raise Mistake(f"for {case} (seed {seed}), your pose is up to {error:.1f} mm from the best turn about y")
+    return ("Matches the best turn about the vertical axis plus a shift, for turns of 70 and 150 degrees with a lean "
+            "the turn must not undo, and for a mirror image, where the answer stays a turn.")
 
 
 q2 = Exercise(
-    "13.2", "Procrustes alignment", "my_rigid_align", _check_rigid_align,
+    "13.2", "aligning by a turn about the vertical", "my_yaw_align", _check_yaw_align,
     refuses=("minipose.metrics.rigid_align", "minipose.metrics.pa_joint_errors", "minipose.metrics.pa_mpjpe"),
     hints=[
-        "Centre both: p = pred - pred.mean(0), t = true - true.mean(0). U, S, Vt = np.linalg.svd(t.T @ p); the "
-        "rotation is R = U @ Vt, applied as p @ R.T; add true.mean(0) back.",
-        "If np.linalg.det(U @ Vt) < 0 the fit would mirror the pose: negate the last column of U (the smallest "
-        "singular value's direction) before building R.",
+        "Centre both poses. Turning by a changes only x and z: x' = x cos a + z sin a, z' = -x sin a + z cos a. "
+        "Minimising sum |R p - t|^2 means maximising sum t . R p = A cos a + B sin a: find A and B.",
+        "A = sum(p_x t_x + p_z t_z), B = sum(p_z t_x - p_x t_z), a = np.arctan2(B, A); turn the centred pred by a "
+        "and add true.mean(axis=0).",
     ],
 )
-
 
 
 # --- questions -------------------------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Exercises of lesson 14, speed and memory (written directly, not generated)."""
+"""Exercises of lesson 14, speed and memory (written directly, not generated).
+
+The lesson counts FLOPs with FlopCounterMode, measures the heatmap volume's bytes, and writes soft-argmax's gradient
+p_i (x_i - x_hat) by hand. Its exercises ask for what it does not print: the FLOPs of the head's last convolution
+(predicted first), the FLOPs of any convolution and the bytes of a volume in any dtype as formulas, and the gradient
+of a heatmap's *variance* (DSNT's regulariser) with respect to its logits. Their references live here.
+"""
 from __future__ import annotations
 
 import numbers
@@ -7,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
 
 
 def _number(got, what: str) -> float:
@@ -16,6 +22,49 @@ def _number(got, what: str) -> float:
     if isinstance(got, bool) or not isinstance(got, numbers.Real):
         raise Mistake(f"return {what} as one number; you returned {type(got).__name__}")
     return float(got)
+
+# --- 14.0: predict the FLOPs of the head's last convolution ----------------------------------------------------------
+
+def _check_final_layer_gflop(answer) -> str:
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise Mistake(f"give one number, the GFLOP per crop (e.g. 1.23); you gave {answer!r:.40}")
+    got = float(answer)
+    got = got / 1e9 if got > 1e6 else got  # FLOPs rather than GFLOP: read as FLOPs
+    channels_in, joints, bins, size = 256, 18, 64, 64  # 256 deconvolution channels -> 18 x 64, at 64 x 64
+    macs = channels_in * joints * bins * size * size  # a 1x1 kernel: one multiply-add per input channel
+    right = 2 * macs / 1e9
+    if abs(got - right) <= 0.02 * right:
+        return (f"2 x 256 x 1152 x 64 x 64 = {right:.2f} GFLOP: every one of the 1152 x 64 x 64 outputs sums 256 "
+                "products, and FlopCounterMode counts each multiply-add as 2.")
+    wrong = [
+        (macs / 1e9, "you counted multiply-adds: FlopCounterMode counts each as 2 floating-point operations"),
+        (2 * channels_in * joints * size * size / 1e9, "the layer writes joint_num x depth_dim = 18 x 64 = 1152 "
+                                                       "channels, not 18: one heatmap per joint and depth bin"),
+        (2 * channels_in * bins * size * size / 1e9, "the layer writes 18 x 64 = 1152 channels: you left out the "
+                                                     "18 joints"),
+        (2 * 17 * bins * channels_in * size * size / 1e9, "the loader adds the thorax: PoseNet here predicts 18 "
+                                                          "joints, so 18 x 64 channels"),
+        (2 * macs * 9 / 1e9, "the last layer is a 1x1 convolution: one position of the kernel, not 3 x 3"),
+        (2 * macs * 16 / 1e9, "the head's maps are 64 x 64 (a quarter of the 256 x 256 crop), not the crop's size"),
+        (2 * macs * 32 / 1e9, "the table is per crop: do not multiply by the batch of 32"),
+        (2 * macs / 4 / 1e9, "the input has the head's 256 channels (config.head_channels), not 64"),
+    ]
+    for value, sentence in wrong:
+        if abs(got - value) <= 0.02 * value:
+            raise Mistake(sentence)
+    raise Mistake(f"{got:g} GFLOP is not it: how many outputs does the layer write, and how many products does "
+                  "each one sum?")
+
+
+q0 = Prediction(
+    "14.0", "predict the FLOPs of the head's last convolution", "predicted_gflop", _check_final_layer_gflop,
+    hints=["Count outputs: 18 x 64 channels of 64 x 64. Each output of a 1x1 convolution sums one product per input "
+           "channel.",
+           "FLOPs = 2 x in_channels x out_channels x out_h x out_w for a 1x1 kernel; divide by 1e9 for GFLOP."],
+)
+
 
 # --- 14.1: FLOPs of a convolution ------------------------------------------------------------------------------------
 
@@ -136,22 +185,28 @@ q2 = Exercise(
     ],
 )
 
-# --- 14.3: soft-argmax's gradient ------------------------------------------------------------------------------------
+# --- 14.3: the gradient of a heatmap's variance ---------------------------------------------------------------------
 
 def _forbidden_autograd(*args, **kwargs):
-    raise Mistake("you used autograd (backward or torch.autograd.grad): write the gradient from the formula, "
-                  "g * p_i * (i - x_hat)")
+    raise Mistake("you used autograd (backward or torch.autograd.grad): derive the gradient by hand, from "
+                  "d p_j / d logit_i = p_j (delta_ij - p_i)")
 
 
-def _check_grad(fn) -> str:
+def _variance_parts(logits):
+    p = torch.softmax(logits, 0)
+    i = torch.arange(len(logits), dtype=logits.dtype)
+    mean = (p * i).sum()
+    return p, i, mean, (p * (i - mean) ** 2).sum()
+
+
+def _check_variance_grad(fn) -> str:
     for seed, n, g in [(0, 7, 1.0), (1, 12, -2.5), (2, 5, 0.3)]:
         gen = torch.Generator().manual_seed(seed)
         logits = torch.randn(n, generator=gen, dtype=torch.float64) * 2
         leaf = logits.clone().requires_grad_()
-        x_hat = (torch.softmax(leaf, 0) * torch.arange(n, dtype=torch.float64)).sum()
-        (want,) = torch.autograd.grad(x_hat * g, leaf)
+        (want,) = torch.autograd.grad(_variance_parts(leaf)[3] * g, leaf)
         saved = torch.autograd.grad, torch.Tensor.backward
-        torch.autograd.grad = _forbidden_autograd  # the formula, by hand: autograd would make the exercise empty
+        torch.autograd.grad = _forbidden_autograd  # by hand: autograd would make the exercise empty
         torch.Tensor.backward = _forbidden_autograd
         try:
             got = call(fn, logits.clone(), g)
@@ -165,31 +220,41 @@ def _check_grad(fn) -> str:
             raise Mistake(f"return one gradient per logit, shape {tuple(want.shape)}; yours is {tuple(got.shape)}")
         if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
             continue
-        p = torch.softmax(logits, 0)
-        i = torch.arange(n, dtype=torch.float64)
-        xh = (p * i).sum()
+        p, i, mean, var = _variance_parts(logits)
+        second = (p * i ** 2).sum()
         wrong = [
-            (g * p * i, "you left out - x_hat: the softmax's normaliser also depends on every logit, which gives "
-                        "p_i (i - x_hat), not p_i i"),
-            (g * (i - xh), "you left out the factor p_i: d x_hat / d logit_i = p_i (i - x_hat)"),
-            (-g * p * (i - xh), "your gradient has the wrong sign: raising logit_i pulls x_hat towards i"),
-            (p * (i - xh), "you left out g, the gradient arriving at x_hat: multiply by it (the chain rule)"),
-            (g * torch.exp(logits) * (i - xh), "you used exp(logits) unnormalised: use p = softmax(logits)"),
+            (g * p * (i - mean), "that is the gradient of x_hat (the lesson's formula): the variance sums "
+                                 "(i - x_hat)^2, not i, against p"),
+            (g * p * (i - mean) ** 2, "you left out - v: the softmax's normaliser depends on every logit, so each "
+                                      "term is p_i (c_i - sum_j p_j c_j), here c_i = (i - x_hat)^2"),
+            (g * ((i - mean) ** 2 - var), "you left out the factor p_i: d p_j / d logit_i = p_j (delta_ij - p_i) "
+                                          "carries p"),
+            (g * p * (i ** 2 - second), "you differentiated E[i^2] only: v = E[i^2] - x_hat^2, and x_hat^2 moves with "
+                                        "the logits too (its gradient is 2 x_hat p_i (i - x_hat))"),
+            (g * p * (i ** 2 - second + 2 * mean * (i - mean)), "the x_hat^2 term has the wrong sign: v = E[i^2] - "
+                                                                "x_hat^2, so subtract 2 x_hat p_i (i - x_hat)"),
+            (-g * p * ((i - mean) ** 2 - var), "your gradient has the wrong sign: raising a logit far from x_hat "
+                                               "spreads the heatmap, so it raises v"),
+            (p * ((i - mean) ** 2 - var), "you left out g, the gradient arriving at v: multiply by it (the chain "
+                                          "rule)"),
         ]
         for value, sentence in wrong:
             if torch.allclose(got, value, rtol=1e-6, atol=1e-9):
                 raise Mistake(sentence)
         raise Mistake(f"for {n} logits (seed {seed}) and g = {g}, your gradient differs from autograd's by up to "
                       f"{(got - want).abs().max():.3g}")
-    return "Equals autograd's gradient of sum_i softmax(logits)_i * i, for three sets of logits and upstream gradients."
+    return ("Equals autograd's gradient of the variance sum_i p_i (i - x_hat)^2, p = softmax(logits), in float64, for "
+            "three sets of logits and upstream gradients.")
 
 
 q3 = Exercise(
-    "14.3", "soft-argmax's gradient by hand", "my_soft_argmax_grad", _check_grad,
+    "14.3", "the gradient of a heatmap's variance", "my_variance_grad", _check_variance_grad,
     refuses=("minipose.fast.SoftArgmax", "minipose.fast.soft_argmax_fast"),
     hints=[
-        "d p_j / d logit_i = p_j (delta_ij - p_i). Sum x_j times that over j.",
-        "The result is g * p_i * (i - x_hat), with p = softmax(logits) and x_hat = sum_i p_i i.",
+        "For any f = sum_j p_j c_j with constants c_j, d f / d logit_i = p_i (c_i - f), as the lesson derived for "
+        "c_j = j. Here c_j = (j - x_hat)^2 also depends on the logits through x_hat: what is sum_j p_j "
+        "d c_j / d x_hat?",
+        "sum_j p_j 2 (j - x_hat) = 0, so x_hat may be held fixed: the gradient is g * p_i * ((i - x_hat)^2 - v).",
     ],
 )
 

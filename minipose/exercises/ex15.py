@@ -1,11 +1,83 @@
-"""Exercises of lesson 15, a faster network for inference (written directly, not generated)."""
+"""Exercises of lesson 15, a faster network for inference (written directly, not generated).
+
+The lesson folds BatchNorm into convolutions with torch's `fuse_conv_bn_eval` and checks the folded network. Its
+exercises ask for what it does not print: how many BatchNorms folding removes from the paper's PoseNet (predicted
+first, from the blocks of lessons 01-04), and the fold's arithmetic by hand, for a convolution and then for a
+deconvolution, whose weight stores the output channels on another axis. Their references live here; torch's fusion
+helpers are refused while a check runs.
+"""
 from __future__ import annotations
+
+import numbers
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from minipose.exercises import Exercise, Mistake, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+
+# torch's own fold: the lesson uses it, the exercises ask for its arithmetic. Refused while a check runs, however it
+# is reached (the lesson's import, torch.nn.utils, or torch.ao's and torch.fx's module fusion, which call it).
+_TORCH_FOLDS = ("torch.nn.utils.fusion.fuse_conv_bn_eval", "torch.nn.utils.fusion.fuse_conv_bn_weights")
+
+
+# --- 15.0: predict how many BatchNorms folding removes from the paper's PoseNet ----------------------------------
+
+_RESNET50_STAGES = (3, 4, 6, 3)  # bottleneck blocks per stage (He et al. 2016, Table 1)
+
+
+def _paper_batchnorms() -> dict[str, int]:
+    """Counted from the architecture (not from a network): where each BatchNorm of the paper's PoseNet sits."""
+    return {"stem": 1,  # conv1 (7x7, stride 2) -> bn1
+            "blocks": 3 * sum(_RESNET50_STAGES),  # a bottleneck: conv1/bn1, conv2/bn2, conv3/bn3
+            "projections": len(_RESNET50_STAGES),  # each stage's first block: 1x1 conv + BN (layer1's: 64 -> 256)
+            "head": 3}  # three deconvolution -> BN -> ReLU; the final 1x1 convolution has a bias and no BN
+
+
+def _check_batchnorms(answer) -> str:
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if not isinstance(answer, numbers.Real) or isinstance(answer, bool):
+        raise Mistake(f"give one whole number, a count of BatchNorm layers; you gave {answer!r:.40}")
+    if answer != int(answer):
+        raise Mistake("a count of layers is a whole number")
+    got, parts = int(answer), _paper_batchnorms()
+    right = sum(parts.values())
+    blocks = sum(_RESNET50_STAGES)
+    if got == right:
+        return (f"{right} = {parts['stem']} in the stem + 3 x {blocks} in the bottlenecks + {parts['projections']} "
+                f"in the projection shortcuts + {parts['head']} in the head: fold_batchnorm folds every one.")
+    backbone = right - parts["head"]
+    named = {
+        backbone: f"{backbone} is the backbone alone: the head's three deconvolutions are each followed by a "
+                  "BatchNorm too (deconv -> BN -> ReLU, lesson 04), and fold_batchnorm folds those as well",
+        right - parts["projections"]: "the projection shortcuts have BatchNorms too: the first block of each of the "
+                                      "four stages projects its input with a 1x1 convolution followed by a BatchNorm",
+        right - 1: "count layer1's projection too (its first block keeps stride 1 but turns 64 channels into 256, so "
+                   "all four stages have one), or the stem's bn1, after its 7x7 convolution",
+        right + 1: "the head's last layer, the 1x1 convolution that makes the heatmaps, has a bias and no BatchNorm",
+        23: "23 is the small network of this lesson (ResNet-18: BasicBlocks of two convolutions, three projections); "
+            "the paper's ResNet-50 is built of bottlenecks, three convolutions each",
+        0: "0 is how many are left after folding; the question is how many it folds away",
+        1 + 3 * blocks: f"{1 + 3 * blocks} counts the stem and the bottlenecks' main path only: add the four "
+                        "projection shortcuts and the head's three deconvolutions",
+    }
+    if got in named:
+        raise Mistake(named[got])
+    if got - 1 - 2 * blocks in (0, 3, 4, 6, 7):
+        raise Mistake("two BatchNorms per block is the BasicBlock of ResNet-18 and 34; ResNet-50's bottleneck has "
+                      "three convolutions (1x1, 3x3, 1x1), each with its BatchNorm")
+    raise Mistake(f"{got} is not it: count the stem, three per bottleneck ({' + '.join(map(str, _RESNET50_STAGES))} "
+                  "blocks), the projection shortcuts and the head's deconvolutions")
+
+
+q0 = Prediction(
+    "15.0", "predict how many BatchNorms folding removes", "batchnorms_folded", _check_batchnorms,
+    hints=["Walk through the network of lessons 01-04: the stem, each bottleneck, the shortcuts, the head. Which "
+           "convolutions are followed by a BatchNorm?",
+           "A bottleneck has three; the first block of each stage adds a projection (1x1 conv + BN); each of the "
+           "head's three deconvolutions has one; the final 1x1 convolution does not."],
+)
 
 
 # --- 15.1: fold a BatchNorm ------------------------------------------------------------------------------------------
@@ -25,27 +97,24 @@ def _conv_bn(seed: int, bias: bool, eps: float):
     return conv.eval(), bn.eval()
 
 
-def _forbidden(what: str):
-    def refuse(*args, **kwargs):
-        raise Mistake(f"you called {what}: this exercise asks for the arithmetic itself (scale, weight, bias), "
-                      "without torch's fusion helpers")
-    return refuse
+def _bias_mistakes(cb, mean, scale, beta) -> list[tuple[torch.Tensor, str]]:
+    """Realistic wrong folded biases (of a convolution or a deconvolution) and the sentence that names each."""
+    return [
+        (cb * scale - mean + beta, "you subtracted the running mean after scaling: the mean is subtracted "
+                                   "before, so it is scaled too: (conv_bias - mean) x scale + beta"),
+        ((cb - mean) * scale, "you left out beta (bn.bias)"),
+        (-mean * scale + beta, "you dropped the convolution's own bias: it goes through the BatchNorm too"),
+        ((cb + mean) * scale + beta, "you added the running mean: BatchNorm subtracts it"),
+        (cb - mean * scale + beta, "the convolution's bias must be scaled too: (conv_bias - mean) x scale + beta"),
+    ]
 
 
 def _check_fold(fn) -> str:
-    import torch.nn.utils.fusion as fusion
-
     for seed, bias, eps in [(0, False, 1e-5), (1, True, 1e-5), (2, True, 0.5)]:
         conv, bn = _conv_bn(seed, bias, eps)
-        fused = fuse_conv_bn_eval(conv, bn)
-        saved = fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights
-        fusion.fuse_conv_bn_eval = _forbidden("fuse_conv_bn_eval")  # the student's answer may not lean on them
-        fusion.fuse_conv_bn_weights = _forbidden("fuse_conv_bn_weights")
-        try:
-            with torch.no_grad():
-                got = call(fn, conv, bn)
-        finally:
-            fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights = saved
+        fused = fuse_conv_bn_eval(conv, bn)  # the reference (the answer may not call it: see refuses=)
+        with torch.no_grad():
+            got = call(fn, conv, bn)
         what = f"a convolution {'with' if bias else 'without'} a bias, BatchNorm eps {eps}"
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Mistake(f"return two tensors, (weight, bias); you returned {type(got).__name__}")
@@ -87,15 +156,7 @@ def _check_fold(fn) -> str:
                 if close(weight, value):
                     raise Mistake(f"for {what}: {sentence}")
             raise Mistake(f"for {what}, your weight is not conv.weight x gamma / sqrt(var + eps) per output channel")
-        bias_mistakes = [
-            (cb * scale - mean + beta, "you subtracted the running mean after scaling: the mean is subtracted "
-                                       "before, so it is scaled too: (conv_bias - mean) x scale + beta"),
-            ((cb - mean) * scale, "you left out beta (bn.bias)"),
-            (-mean * scale + beta, "you dropped the convolution's own bias: it goes through the BatchNorm too"),
-            ((cb + mean) * scale + beta, "you added the running mean: BatchNorm subtracts it"),
-            (cb - mean * scale + beta, "the convolution's bias must be scaled too: (conv_bias - mean) x scale + beta"),
-        ]
-        for value, sentence in bias_mistakes:
+        for value, sentence in _bias_mistakes(cb, mean, scale, beta):
             if close(b, value):
                 raise Mistake(f"for {what}: {sentence}")
         raise Mistake(f"for {what}, your bias is not (conv_bias - running_mean) x scale + beta")
@@ -105,7 +166,7 @@ def _check_fold(fn) -> str:
 
 q1 = Exercise(
     "15.1", "fold a BatchNorm by hand", "my_fold", _check_fold,
-    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference"),
+    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference", *_TORCH_FOLDS),
     hints=[
         "In eval mode, bn(y) = gamma (y - mean) / sqrt(var + eps) + beta for each channel: a scale and a shift. Put "
         "conv(x) = W * x + b in for y.",
@@ -133,8 +194,6 @@ def _deconv_bn(seed: int, in_channels: int, bias: bool):
 
 
 def _check_fold_deconv(fn) -> str:
-    import torch.nn.utils.fusion as fusion
-
     # 4 -> 4 channels first: there scaling the wrong axis fits the shape and can be named; then 6 -> 4 without a
     # bias, as the head's deconvolutions are.
     for seed, in_channels, bias in [(20, 4, True), (21, 6, False)]:
@@ -144,14 +203,8 @@ def _check_fold_deconv(fn) -> str:
             own_bias = deconv.bias.double() if bias else torch.zeros(4, dtype=torch.float64)
             want_w = deconv.weight.double() * scale[None, :, None, None]
             want_b = (own_bias - bn.running_mean.double()) * scale + bn.bias.double()
-        saved = fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights
-        fusion.fuse_conv_bn_eval = _forbidden("fuse_conv_bn_eval")
-        fusion.fuse_conv_bn_weights = _forbidden("fuse_conv_bn_weights")
-        try:
-            with torch.no_grad():
-                got = call(fn, deconv, bn)
-        finally:
-            fusion.fuse_conv_bn_eval, fusion.fuse_conv_bn_weights = saved
+        with torch.no_grad():
+            got = call(fn, deconv, bn)
         what = f"a {in_channels} -> 4 deconvolution {'with' if bias else 'without'} a bias"
         if not isinstance(got, (tuple, list)) or len(got) != 2 or got[1] is None:
             raise Mistake("return two tensors, (weight, bias), a bias even when the deconvolution had none")
@@ -172,6 +225,9 @@ def _check_fold_deconv(fn) -> str:
                               "channels, the second axis (scale[None, :, None, None])")
             raise Mistake(f"for {what}: your weight is not deconv.weight x gamma / sqrt(var + eps) per output channel")
         if not close(b, want_b):
+            for value, sentence in _bias_mistakes(own_bias, bn.running_mean.double(), scale, bn.bias.double()):
+                if close(b, value):
+                    raise Mistake(f"for {what}: {sentence}")
             raise Mistake(f"for {what}: your bias is not (deconv_bias - running_mean) x scale + beta")
     return ("Equal to the fold written out for a ConvTranspose2d (output channels on the weight's second axis), "
             "4 -> 4 with a bias and 6 -> 4 without, as in PoseNet's head.")
@@ -179,7 +235,7 @@ def _check_fold_deconv(fn) -> str:
 
 q2 = Exercise(
     "15.2", "fold a BatchNorm into a deconvolution", "my_fold_deconv", _check_fold_deconv,
-    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference"),
+    refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference", *_TORCH_FOLDS),
     hints=[
         "The arithmetic is the same as in 15.1; only where the output channels sit in the weight changes. Print "
         "deconv.weight.shape for nn.ConvTranspose2d(6, 4, 4): which axis has 4?",
