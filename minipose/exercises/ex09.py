@@ -256,7 +256,7 @@ def _box_target_cases() -> list[tuple[str, np.ndarray, list[float], Config]]:
 
 def _box_target_slips(joints, bbox, config) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
     """(part, message, target, vis) for the realistic wrong answers on one case."""
-    (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
+    (_, in_w), (_, out_w) = config.input_shape, config.output_shape
     half = config.bbox_3d_shape[0] / 2.0
     out = [
         ("xy", "crop pixels", f"x, y are in crop pixels: heatmap cells are crop pixels times output / input "
