@@ -1,15 +1,18 @@
 """Checked exercises for the lessons (written directly, not generated: tools/gather.py leaves this folder alone).
 
-Each lesson ends with exercises. The student writes a function in an answer cell and runs one line:
+Each lesson asks for a prediction in its body and ends with exercises. The student writes a value or a function in
+an answer cell and runs one line:
 
     from minipose.exercises import ex05 as ex
+    ex.q0.check(two_peaks)        # a prediction (a value), before the cell that prints it
     ex.q1.check(my_soft_argmax)   # passed, or the specific mistake and a hint
     ex.q1.hint()                  # ex.q1.hint(2) for the next one
     ex.q1.solution()              # the reference solution, from the solved lesson
 
-A check runs the student's function against the package's reference on fresh seeded inputs, never
-raises and never stops "Run All": an unattempted exercise reports "not attempted yet", a crash in the
-student's code is one line naming the exception and the line of their code. Every result is also
+A check runs the student's answer on fresh seeded inputs against a reference that lives in the checker (the
+exercises are variations of what the lesson built), never passes the package's own solution (see `refuses=`
+below), never raises and never stops "Run All": an unattempted exercise reports "not attempted yet", a crash in
+the student's code is one line naming the exception and the line of their code. Every result is also
 attached to the output as metadata ({"minipose": {"exercise", "status", "message"}}) for tools.
 
 `grade_namespace` is what tools/grade.py runs at the end of each submitted notebook: it looks up each
@@ -232,14 +235,11 @@ class Question:
 
 # --- refusing the package's own reference -----------------------------------------------------------------------
 # An exercise names the package functions and classes that solve it (`refuses=`). While its check runs the
-# student's answer, using one of them fails the check with a sentence, in four ways: the answer *is* the reference
-# (or a partial, bound method or instance of it), *subclasses* it, *names* it in its code or in a helper it calls,
-# or *calls* it at run time (seen by a trace hook, so a reference reached through other package code counts too).
-# The checker itself may still call minipose: only calls with the student's code on the stack are refused.
-
-class UsedReference(Mistake):
-    """The answer used the package's own solution of the exercise."""
-
+# student's answer, using one of them fails the check with a sentence: the answer *is* the reference (or a partial,
+# bound method or instance of it), *subclasses* it, *names* it in its code or in a helper it calls, is the lesson's
+# own copy of it (the `#| export` cell run in the notebook: same syntax tree), or *calls* it at run time (seen by a
+# trace hook, so a reference reached through other package code or a thread counts too). The checker itself may
+# still call minipose: only calls with the student's code on the stack are refused.
 
 def _resolve(dotted: str) -> Any:
     """'minipose.integral.soft_argmax' -> the object (the longest importable module, then attributes)."""
