@@ -342,7 +342,7 @@ def main(argv=None) -> int:
     data = args.data
     if data is None:
         if preset["scenes"] is None:
-            parser.error(f"--preset {args.preset} needs --data: a folder of parsed Human3.6M (see README)")
+            parser.error(f"--preset {args.preset} needs --data: a folder of parsed Human3.6M (see docs/data.md)")
         from minipose import synth
         data = synth.default_cache_dir() / f"synth-seed0-{preset['scenes']}"
         if not (data / "minipose_synth.json").exists() and int(os.environ.get("RANK", 0)) == 0:

@@ -19,9 +19,9 @@ def test_layer2_field_prediction():
         (8, "8 is layer2's stride"),
         (99, "99 is not it"),
         ((91, 91), "give one number"),
-        ("91", "give one whole number"),
     ])
     assert ex03.q0.result(91.0).status == PASSED
+    assert ex03.q0.result("91").status == PASSED  # a number written as text counts too
 
 
 def _field_by_walking_the_modules(net, upto):
@@ -44,23 +44,52 @@ def test_layer2_field_reference_against_the_real_backbone():
     assert _field_by_walking_the_modules(net, 4) == 427  # the number lesson 03 prints for layer4
 
 
-def _channels(depth):
-    return 2048 if depth >= 50 else 512
+def _shape(depth, stage, b, h, w, expansion=None, layer1_strides=False, extra_halving=False, start=64):
+    """A student's stage_shape, written independently of the checker, with one thing done differently."""
+    if stage in ("stem", "max-pool"):
+        n = 1 if stage == "stem" else 2
+        return (b, 64, h // 2 ** n, w // 2 ** n)
+    k = int(stage[-1])
+    expansion = (4 if depth >= 50 else 1) if expansion is None else expansion
+    n = 2 + (k - 1) + (1 if layer1_strides or extra_halving else 0)
+    return (b, start * 2 ** (k - 1) * expansion, h // 2 ** n, w // 2 ** n)
 
 
-def test_backbone_output_shape_check():
-    assert_verdicts(ex03.q1, reference("03.1", "backbone_output_shape"), [
-        (lambda depth, b, h, w: (b, 2048, h // 32, w // 32), "ResNet-18 and -34 are built of BasicBlocks"),
-        (lambda depth, b, h, w: (b, 512, h // 32, w // 32), "is built of Bottlenecks, which expand by 4"),
-        (lambda depth, b, h, w: (b, _channels(depth), h // 16, w // 16), "/16 is the stride after layer3"),
-        (lambda depth, b, h, w: (b, _channels(depth), w // 32, h // 32), "height and width are swapped"),
-        (lambda depth, b, h, w: (b, _channels(depth), h / 32, w / 32), "use integer division"),
-        (lambda depth, b, h, w: (_channels(depth), h // 32, w // 32), "a feature map is B x C x H x W: four numbers"),
-        (lambda depth, b, h, w: (b, 1024 if depth >= 50 else 256, h // 32, w // 32), "layer4 outputs 512 x "
-                                                                                       "block.expansion = 2048"),
-        (lambda depth, b, h, w: (1, _channels(depth), h // 32, w // 32), "the batch size comes first"),
-        (lambda depth, b, h, w: f"{b}x{_channels(depth)}", "return the shape as a tuple"),
+def test_stage_shape_check():
+    assert_verdicts(ex03.q1, reference("03.1", "stage_shape"), [
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w, expansion=4), "ResNet-18 and -34 are built of BasicBlocks"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w, expansion=1), "is built of Bottlenecks, which expand by 4"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w, layer1_strides=s == "layer1"), "layer1 does not stride"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w, extra_halving=s in ("layer2", "layer3", "layer4")),
+         "one halving too many"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w, start=128), "the planes are 64 in layer1 and double"),
+        (lambda d, s, b, h, w: (b, 256 if d >= 50 else 64) + _shape(d, s, b, h, w)[2:]
+         if s in ("stem", "max-pool") else _shape(d, s, b, h, w), "makes 64 channels for every depth"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w)[:2] + (h // 2, w // 2) if s == "max-pool"
+         else _shape(d, s, b, h, w), "the channels are right, but the size after the max-pool"),
+        (lambda d, s, b, h, w: _shape(d, s, b, w, h), "height and width are swapped"),
+        (lambda d, s, b, h, w: tuple(float(v) for v in _shape(d, s, b, h, w)), "use integer division"),
+        (lambda d, s, b, h, w: _shape(d, s, b, h, w)[1:], "four numbers, the batch first"),
+        (lambda d, s, b, h, w: (1,) + _shape(d, s, b, h, w)[1:], "the batch size comes first"),
+        (lambda d, s, b, h, w: f"{b}x{h}", "return the shape as a tuple"),
     ])
+
+
+def test_stage_shape_reference_against_running_the_backbones():
+    """The checker's shapes, against each backbone run stage by stage on a real (small) batch, for every stage."""
+    from minipose.backbone import ResNetBackbone
+
+    for depth in (18, 50):
+        net = ResNetBackbone(depth).eval()
+        x = torch.zeros(1, 3, 64, 96)
+        with torch.no_grad():
+            shapes = {"stem": net.relu(net.bn1(net.conv1(x)))}
+            shapes["max-pool"] = y = net.maxpool(shapes["stem"])
+            for name in ("layer1", "layer2", "layer3", "layer4"):
+                shapes[name] = y = getattr(net, name)(y)
+        for stage, out in shapes.items():
+            assert ex03._true_shape(depth, stage, 1, 64, 96) == tuple(out.shape), (depth, stage)
+    assert {s for _, s, *_ in ex03._SHAPE_CASES} == set(ex03._STAGES)
 
 
 def _deep(widths=(32, 32, 64), strides=(2, 1, 1), kernel=3, padding=1, bias=False, order=None, pool=None):
@@ -115,13 +144,36 @@ def test_deep_stem_check():
         (_deep(order="cbr" * 3), "the max-pool is missing"),
         (_deep(pool=nn.AvgPool2d(3, 2, 1)), "a max-pool, not an average pool"),
         (_deep(pool=nn.MaxPool2d(2, 2)), "the stem keeps nn.MaxPool2d(kernel_size=3, stride=2, padding=1)"),
-        (_nested, "one flat nn.Sequential"),
+        (lambda: nn.Sequential(*_deep()(), nn.Dropout(0.1)), "your stem holds Dropout"),
         (_deep(order="cbr" + "crb" + "cbrp"), "the second ReLU comes before its BatchNorm"),
         (_deep(order="cbr" + "cb" + "cbrp"), "the ReLU after the second BatchNorm is missing"),
         (_deep(order="cbr" * 3 + "pr"), "the stem is (conv, bn, relu) three times, then pool"),
         (lambda: _Doubled(*_deep()()), "computes something else"),
-        (lambda: [nn.Conv2d(3, 32, 3, 2, 1, bias=False)], "return an nn.Sequential of the ten modules"),
+        (lambda: [nn.Conv2d(3, 32, 3, 2, 1, bias=False)], "return the stem as an nn.Module"),
     ])
+
+
+class _OwnStem(nn.Module):
+    """A student's own design: named blocks, the pool registered first but used last."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
+            for i, o, s in [(3, 32, 2), (32, 32, 1), (32, 64, 1)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.pool(x)
+
+
+def test_deep_stem_of_any_design_passes():
+    """Names are the student's choice: nested blocks and a module of one's own pass when they compute the stem."""
+    for design in (_nested, _OwnStem):
+        result = ex03.q2.result(design)
+        assert result.passed, result.message
 
 
 def test_deep_stem_reference_against_modules_and_by_hand():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from exercise_helpers import assert_verdicts, reference
-from minipose.config import Config
 from minipose.data import gen_trans_from_patch, joints_to_target
 from minipose.exercises import PASSED, ex09
 
@@ -113,84 +112,74 @@ def test_root_boxes_have_the_properties_the_exercise_asks_for():
         assert not np.allclose(joints[0], (joints.min(0) + joints.max(0)) / 2), what  # tells the two centres apart
 
 
-# --- 09.2: targets straight from the box ------------------------------------------------------------------------------
+# --- 09.2: from the target back to the picture --------------------------------------------------------------------
 
-def _target(joints, bbox, config, corner="corner", scale="cells", root=True, sign=1, bins=None, half=None,
-            vis="strict", order="xy", only_target=False, in_place=False):
-    """A student's my_box_target, written independently of the checker, with one thing done differently."""
+def _picture(target, bbox, rot, config, cells=True, turn=1.0, anchor="centre", zero=True, bins=None,
+             half=None, in_place=False):
+    """A student's my_target_to_picture, written independently of the checker (through the affine's inverse
+    matrix), with one thing done differently."""
     (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
-    x0, y0, w, h = bbox
-    if corner == "centre":
-        x0, y0 = x0 + w / 2, y0 + h / 2
-    elif corner == "none":
-        x0 = y0 = 0.0
-    crop_x, crop_y = (joints[:, 0] - x0) * in_w / w, (joints[:, 1] - y0) * in_h / h  # crop pixels
-    depth = sign * (joints[:, 2] - (joints[0, 2] if root else 0.0))
+    x, y, w, h = bbox
+    crop = np.array(target, dtype=np.float64)[:, :2] * ([in_w / out_w, in_h / out_h] if cells else [1.0, 1.0])
+    a = np.radians(turn * rot)
+    turn_back = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    matrix = turn_back @ np.diag([w / in_w, h / in_h])  # crop pixels -> picture pixels, without the shift
+    if anchor == "centre":
+        xy = (crop - [in_w / 2, in_h / 2]) @ matrix.T + [x + w / 2, y + h / 2]
+    else:
+        xy = crop @ matrix.T + [x, y]
+    bins = {None: config.depth_dim, "minus one": config.depth_dim - 1}.get(bins, bins)
     half = config.bbox_3d_shape[0] / 2 if half is None else half
-    z01 = (depth / half + 1) / 2
-    if vis == "strict":
-        keep = (crop_x >= 0) & (crop_x < in_w) & (crop_y >= 0) & (crop_y < in_h) & (z01 >= 0) & (z01 < 1)
-    elif vis == "inclusive":
-        keep = (crop_x >= 0) & (crop_x <= in_w) & (crop_y >= 0) & (crop_y <= in_h) & (z01 >= 0) & (z01 < 1)
-    else:  # ignores depth
-        keep = (crop_x >= 0) & (crop_x < in_w) & (crop_y >= 0) & (crop_y < in_h)
-    fx, fy = {"cells": (out_w / in_w, out_h / in_h), "pixels": (1.0, 1.0),
-              "swapped": (out_h / in_w, out_w / in_h)}[scale]
-    xy = [crop_x * fx, crop_y * fy]
-    z = z01 * (config.depth_dim if bins is None else bins)
-    target = np.column_stack((xy[::-1] if order == "yx" else xy) + [z])
+    depth = (np.asarray(target)[:, 2] / bins * 2 - (1 if zero else 0)) * half
     if in_place:
-        joints[:, :] = target
-    if only_target:
-        return target
-    return target.astype(np.float32), keep.astype(np.float32)[:, None]
+        target[:, :2] = xy
+    return np.column_stack([xy, depth])
 
 
-def _t(**kwargs):
-    return lambda joints, bbox, config: _target(joints, bbox, config, **kwargs)
+def _p(**kwargs):
+    return lambda target, bbox, rot, config: _picture(target, bbox, rot, config, **kwargs)
 
 
-def test_box_target_check():
-    assert_verdicts(ex09.q2, reference("09.2", "my_box_target"), [
-        (_t(scale="pixels"), "x, y are in crop pixels"),
-        (_t(corner="centre"), "measured from the box's centre"),
-        (_t(corner="none"), "not measured from the box"),
-        (_t(scale="swapped"), "x went with the height"),
-        (_t(order="yx"), "x and y are swapped"),
-        (_t(root=False), "z uses the camera's depth Z itself"),
-        (_t(sign=-1), "z runs backwards"),
-        (_t(bins=64), "this config has depth_dim = 32"),
-        (_t(half=1000.0), "this config's 3D box is 3000 mm"),
-        (_t(vis="ignores depth"), "vis ignores depth"),
-        (_t(vis="inclusive"), "on the box's right or lower edge"),
-        (lambda j, b, c: (_target(j, b, c)[0] + [0.5, 0, 0], _target(j, b, c)[1]), "should have the target"),
-        (lambda j, b, c: (_target(j, b, c)[0], 1 - _target(j, b, c)[1]), "has vis"),
-        (lambda j, b, c: (_target(j, b, c)[0], _target(j, b, c)[1][:, 0]), "vis must be J x 1"),
-        (lambda j, b, c: (_target(j, b, c)[0][:, :2], _target(j, b, c)[1]), "the target must be J x 3"),
-        (_t(only_target=True), "you returned only the target"),
-        (_t(in_place=True), "changed the joints or the box"),
-        (lambda j, b, c: None, "return two arrays"),
+def test_target_to_picture_check():
+    assert_verdicts(ex09.q2, reference("09.2", "my_target_to_picture"), [
+        (_p(cells=False), "x, y are heatmap cells"),
+        (_p(turn=-1.0), "you turned the wrong way"),
+        (_p(turn=0.0), "the crop was turned by rot"),
+        (_p(anchor="corner"), "anchored the crop at the box's corner"),
+        (_p(turn=2.0), "in the picture (x, y px, depth mm)"),
+        (_p(zero=False), "not centred on the root"),
+        (_p(bins="minus one"), "divided by depth_dim - 1"),
+        (_p(bins=64), "does not have 64 bins"),
+        (_p(half=1000.0), "3D box is not 2000 mm"),
+        (lambda t, b, r, c: _picture(t, b, r, c) + [0.5, 0, 0], "of Pelvis is"),
+        (lambda t, b, r, c: _picture(t, b, r, c)[:, :2], "return J x 3"),
+        (_p(in_place=True), "changed the target or the box"),
+        (lambda t, b, r, c: "there", "not an array of numbers"),
     ])
 
 
-def test_box_targets_agree_with_the_package_through_the_affine():
-    """The checker's box formula against the lesson's own route: gen_trans_from_patch for the box, then
-    joints_to_target on root-relative depths; the same targets and the same vis, edges included."""
-    for what, joints, bbox, config in ex09._box_target_cases():
+def test_target_to_picture_undoes_the_packages_crop_and_targets():
+    """The checker's way back, against the lesson's own way there: picture points and root-relative depths through
+    gen_trans_from_patch (turned) and joints_to_target land on targets that the checker takes back to them."""
+    rng = np.random.default_rng(5)
+    for what, _, bbox, rot, config in ex09._back_cases():
         x, y, w, h = bbox
-        trans = gen_trans_from_patch(x + w / 2, y + h / 2, w, h, config.input_shape[1], config.input_shape[0])
-        relative = joints.copy()
-        relative[:, 2] -= joints[0, 2]
-        want, want_vis = joints_to_target(relative, trans, config)
-        got, got_vis = ex09._box_target(joints, bbox, config)
-        assert np.allclose(got, want, atol=1e-4), what
-        assert np.array_equal(got_vis, want_vis), what
-        assert 0 < got_vis.sum() < len(joints), what  # some joints in, some out
+        (in_h, in_w), half = config.input_shape, config.bbox_3d_shape[0] / 2
+        points = np.column_stack([rng.uniform(x, x + w, 18), rng.uniform(y, y + h, 18),
+                                  rng.uniform(-half, half, 18)])
+        trans = gen_trans_from_patch(x + w / 2, y + h / 2, w, h, in_w, in_h, rot=rot)
+        target, _ = joints_to_target(points, trans, config)
+        assert np.allclose(ex09._back(target, bbox, rot, config), points, atol=1e-2), what
+    assert {r for _, _, _, r, _ in ex09._back_cases()} >= {0.0, 30.0, -45.0}
+    assert any(c.input_shape[0] != c.input_shape[1] for *_, c in ex09._back_cases())
 
 
-def test_the_cases_are_not_all_square():
-    shapes = [config.input_shape for _, _, _, config in ex09._box_target_cases()]
-    assert (256, 192) in shapes and any(c.depth_dim != Config().depth_dim for *_, c in ex09._box_target_cases())
+def test_the_inverse_scale_slip_is_named():
+    def inverse_scale(target, bbox, rot, config):
+        right = ex09._back(target, bbox, rot, config)
+        return ex09._back(target, bbox, rot, config, xy="inverse scale") * [1, 1, 0] + right * [0, 0, 1]
+    result = ex09.q2.result(inverse_scale)
+    assert result.status == "failed" and "scaled the wrong way" in result.message
 
 
 def test_questions_have_hints_and_answers(capsys):

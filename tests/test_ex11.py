@@ -14,26 +14,35 @@ from minipose.train import preset_config
 
 # --- 11.0: the cpu preset's rate in its last epoch -------------------------------------------------------------------
 
-def test_predicted_rate_check():
-    assert_verdicts(ex11.q0, reference("11.0", "predicted_rate"), [
-        (1e-4, "it already runs at the lower rate"),
-        (1e-3, "the rate does not stay at 0.001"),
-        (1e-6, "one step too many"),
-        (0.01, "it never multiplies it"),
-        (-5, "not its power of ten"),
-        ("ten to the minus five", "write the rate as a number"),
-        (3e-5, "divide by 10 once for every epoch"),
+def test_epochs_at_1e4_check():
+    assert_verdicts(ex11.q0, reference("11.0", "epochs_at_1e4"), [
+        (3, "so it already runs at 1e-05"),
+        (1, "count it too"),
+        (4, "the paper's schedule"),
+        (17, "run at the starting rate"),
+        (20, "trains in all"),
+        (0, "the rate does pass through"),
+        (2.5, "give a whole number"),
+        (6, "6 is not it"),
+        ("two", "give one number of epochs"),
     ])
-    assert ex11.q0.result("1e-5").status == PASSED  # a number written as text also counts
-    assert ex11.q0.result(0.00001).status == PASSED
+    assert ex11.q0.result("2").status == PASSED  # a number written as text also counts
+    assert ex11.q0.result(2.0).status == PASSED
 
 
-def test_predicted_rate_reference_against_the_package_schedule():
+def test_epochs_at_1e4_reference_against_the_package_schedule_and_torch():
+    """The checker's 2, against the package's learning_rate and against torch's MultiStepLR on the same schedule."""
     cpu = preset_config("cpu")
     assert (cpu.lr, cpu.lr_dec_epoch, cpu.lr_dec_factor, cpu.end_epoch) == (1e-3, (17, 19), 10.0, 20)  # the prompt
-    assert abs(learning_rate(cpu, 19) - 1e-5) < 1e-12
-    assert ex11.q0.result(learning_rate(cpu, 19)).status == PASSED
-
+    ours = sum(abs(learning_rate(cpu, e) - 1e-4) < 1e-12 for e in range(cpu.end_epoch))
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cpu.lr)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cpu.lr_dec_epoch), gamma=1 / cpu.lr_dec_factor)
+    theirs = 0
+    for _ in range(cpu.end_epoch):
+        theirs += abs(optimizer.param_groups[0]["lr"] - 1e-4) < 1e-12
+        optimizer.step()
+        schedule.step()
+    assert ours == theirs == 2 and ex11.q0.result(ours).status == PASSED
 
 
 # --- 11.1: epoch loops, each wrong in one way ------------------------------------------------------------------------
@@ -158,48 +167,73 @@ def test_epoch_loop_reference_against_the_packages_building_blocks():
     assert ex11._loop_setup(1, Config(), 1, 1)[0].training  # a fresh network starts in train mode
 
 
-# --- 11.2: warm-up schedules, each wrong in one way -----------------------------------------------------------------
+# --- 11.2: BatchNorm's running averages, each wrong in one way ----------------------------------------------------
 
-def _step_rate(config, epoch):  # the step schedule, written here: learning_rate itself is refused by 11.2
-    return config.lr * (1 / config.lr_dec_factor) ** len([e for e in config.lr_dec_epoch if e <= epoch])
+def _running(batches, momentum, unbiased=True, flip=False, start=(0.0, 1.0), plain=None, per_pixel=False):
+    channels = batches[0].shape[1]
+    mean, var = torch.full((channels,), start[0]), torch.full((channels,), start[1])
+    for k, x in enumerate(batches, start=1):
+        weight = 1 / k if (momentum is None if plain is None else plain) else momentum
+        weight = 1 - weight if flip else weight
+        if per_pixel:
+            batch_mean, batch_var = x.mean(0).mean((1, 2)), x.var(0).mean((1, 2))
+        else:
+            batch_mean = x.mean((0, 2, 3))
+            batch_var = x.var((0, 2, 3), unbiased=unbiased)
+        mean = (1 - weight) * mean + weight * batch_mean
+        var = (1 - weight) * var + weight * batch_var
+    return mean, var
 
 
-def test_warmup_check():
-    def warm(factor=lambda e, w: min(1.0, (e + 1) / w), steps=_step_rate):
-        return lambda config, epoch, warmup: steps(config, epoch) * factor(epoch, warmup)
+def test_running_stats_check():
+    def slip(**kwargs):
+        return lambda batches, momentum: _running(batches, momentum, **kwargs)
 
-    def shifted(by):
-        return lambda config, epoch: _step_rate(
-            dataclasses.replace(config, lr_dec_epoch=tuple(e + by for e in config.lr_dec_epoch)), epoch)
+    def in_place(batches, momentum):
+        batches[0] -= 0
+        batches[0].mul_(1.0)
+        batches.append(batches[0])
+        return _running(batches[:-1], momentum)
 
-    def ramp_to_lr(config, epoch, warmup):
-        return config.lr * (epoch + 1) / warmup if epoch < warmup else _step_rate(config, epoch)
-
-    assert_verdicts(ex11.q2, reference("11.2", "my_warmup_rate"), [
-        (warm(factor=lambda e, w: 1.0), "there is no warm-up"),
-        (warm(factor=lambda e, w: min(1.0, e / w)), "your ramp starts at 0"),
-        (warm(factor=lambda e, w: (e + 1) / w), "the warm-up never ends"),
-        (ramp_to_lr, "ignoring a step epoch that falls inside it"),
-        (warm(steps=lambda config, epoch: config.lr), "after the warm-up the rate never drops"),
-        (lambda config, epoch, warmup: warm(steps=shifted(warmup))(config, epoch, warmup), "`warmup` epochs late"),
-        (warm(steps=shifted(1)), "each step comes one epoch late"),
-        (warm(factor=lambda e, w: min(1.0, (e + 1) / (w + 1))), "times min(1, 1/5)"),
-        (lambda config, epoch, warmup: "fast", "return a number"),
+    assert_verdicts(ex11.q2, reference("11.2", "my_running_stats"), [
+        (slip(unbiased=False), "the *unbiased* variance"),
+        (slip(flip=True), "weight of the *new* batch"),
+        (slip(start=(0.0, 0.0)), "running_var starts at 1"),
+        (lambda batches, momentum: _running(batches, 0.1 if momentum is None else momentum), "momentum=None is not"),
+        (slip(plain=True), "older batches fade"),
+        (slip(per_pixel=True), "at each pixel over the batch"),
+        (lambda batches, momentum: tuple(t + 0.01 for t in _running(batches, momentum)), "running_mean should be"),
+        (lambda batches, momentum: _running(batches, momentum)[0], "return a pair of tensors"),
+        (lambda batches, momentum: tuple(t[None] for t in _running(batches, momentum)), "one per channel"),
+        (in_place, "changed the batches it was given"),
     ])
 
 
-def test_warmup_reference_against_torch_schedulers():
-    """The checker's rate and torch's own LinearLR (the ramp) chained with MultiStepLR (the steps) agree."""
-    for what, config, warmup in ex11._WARMUPS:
-        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
-        schedulers = [torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.lr_dec_epoch),
-                                                           gamma=1 / config.lr_dec_factor)]
-        if warmup > 1:
-            schedulers.append(torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup,
-                                                                total_iters=warmup - 1))
-        chained = torch.optim.lr_scheduler.ChainedScheduler(schedulers)
-        for epoch in range(config.end_epoch):
-            rate = optimizer.param_groups[0]["lr"]
-            assert abs(ex11._warmup_rate(config, epoch, warmup) - rate) <= 1e-9 * rate, (what, epoch)
-            optimizer.step()
-            chained.step()
+def test_running_stats_reference_against_torch_batchnorm():
+    """The checker's float64 update, against nn.BatchNorm2d itself run in train mode on the same batches."""
+    for what, batches, momentum in ex11._RUNS:
+        layer = torch.nn.BatchNorm2d(batches[0].shape[1], momentum=momentum).double().train()
+        with torch.no_grad():
+            for x in batches:
+                layer(x.double())
+        mean, var = ex11._running(batches, momentum)
+        torch.testing.assert_close(mean, layer.running_mean, rtol=1e-10, atol=1e-12, msg=what)
+        torch.testing.assert_close(var, layer.running_var, rtol=1e-10, atol=1e-12, msg=what)
+
+
+def test_running_stats_refuse_torchs_batchnorm():
+    def with_layer(batches, momentum):
+        layer = torch.nn.BatchNorm2d(batches[0].shape[1], momentum=momentum)
+        for x in batches:
+            layer(x)
+        return layer.running_mean, layer.running_var
+
+    def with_functional(batches, momentum):
+        mean, var = torch.zeros(batches[0].shape[1]), torch.ones(batches[0].shape[1])
+        for x in batches:
+            torch.nn.functional.batch_norm(x, mean, var, training=True, momentum=momentum or 0.1)
+        return mean, var
+
+    for answer, name in [(with_layer, "torch.nn.BatchNorm2d"), (with_functional, "batch_norm")]:
+        result = ex11.q2.result(answer)
+        assert result.status == "failed" and name in result.message, result.message

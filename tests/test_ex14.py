@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from exercise_helpers import assert_verdicts, reference
 from minipose.exercises import PASSED, ex14
@@ -66,20 +67,71 @@ def test_conv_flops_check():
     ])
 
 
-def test_volume_bytes_check():
-    def size(dtype):
-        return torch.finfo(dtype).bits // 8
+def test_deconv_flops_check():
+    def out(d, h, w):
+        (kh, kw), (sh, sw), (ph, pw) = d.kernel_size, d.stride, d.padding
+        return (h - 1) * sh - 2 * ph + kh + d.output_padding[0], (w - 1) * sw - 2 * pw + kw + d.output_padding[1]
 
-    assert_verdicts(ex14.q2, reference("14.2", "my_volume_bytes"), [
-        (lambda b, j, d, h, w, t: b * j * d * h * w * 4, "4 bytes per number"),
-        (lambda b, j, d, h, w, t: b * j * d * h * w * torch.finfo(t).bits, "counted bits"),
-        (lambda b, j, d, h, w, t: b * j * d * h * w, "counted numbers"),
-        (lambda b, j, d, h, w, t: b * j * h * w * size(t), "left out depth_dim"),
-        (lambda b, j, d, h, w, t: b * d * h * w * size(t), "left out joint_num"),
-        (lambda b, j, d, h, w, t: j * d * h * w * size(t), "left out the batch"),
-        (lambda b, j, d, h, w, t: b * j * d * h * w * size(t) // 1000, "the volume takes"),
-        (lambda b, j, d, h, w, t: [b, j, d], "one number"),
+    def area(d):
+        return d.kernel_size[0] * d.kernel_size[1]
+
+    def over_output(d, h, w):
+        oh, ow = out(d, h, w)
+        return 2 * d.out_channels * oh * ow * d.in_channels * area(d)
+
+    def as_convolution(d, h, w):
+        (kh, kw), (sh, sw), (ph, pw) = d.kernel_size, d.stride, d.padding
+        return 2 * d.out_channels * ((h + 2 * ph - kh) // sh + 1) * ((w + 2 * pw - kw) // sw + 1) * d.in_channels \
+            * area(d)
+
+    def right(d, h, w):
+        return 2 * d.in_channels * d.out_channels * area(d) * h * w
+
+    assert_verdicts(ex14.q2, reference("14.2", "my_deconv_flops"), [
+        (over_output, "counted it as a convolution over its output"),
+        (as_convolution, "a convolution's output size"),
+        (lambda d, h, w: right(d, h, w) // 2, "multiply-adds"),
+        (lambda d, h, w: over_output(d, h, w) / (d.stride[0] * d.stride[1]), "divided the output-side count"),
+        (lambda d, h, w: 2 * d.in_channels * d.out_channels * h * w, "left out the kernel's area"),
+        (lambda d, h, w: right(d, h, w) + d.out_channels * out(d, h, w)[0] * out(d, h, w)[1], "bias additions"),
+        (lambda d, h, w: right(d, h, w) + 1, "FlopCounterMode counts"),
+        (lambda d, h, w: "many", "one number"),
     ])
+
+
+def test_deconv_flops_reference_is_the_backward_of_a_convolution():
+    """A transposed convolution is a convolution's input gradient: FlopCounterMode counts the same work for the
+    deconvolution's forward and for that convolution's backward to its input (torch.autograd.grad), and that is
+    the checker's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for what, kwargs, h, w in ex14._DECONVS:
+        deconv = nn.ConvTranspose2d(**kwargs)
+        conv = nn.Conv2d(deconv.out_channels, deconv.in_channels, deconv.kernel_size, deconv.stride,
+                         deconv.padding, bias=False)
+        oh = (h - 1) * deconv.stride[0] - 2 * deconv.padding[0] + deconv.kernel_size[0] + deconv.output_padding[0]
+        ow = (w - 1) * deconv.stride[1] - 2 * deconv.padding[1] + deconv.kernel_size[1] + deconv.output_padding[1]
+        x = torch.randn(1, deconv.out_channels, oh, ow, requires_grad=True)
+        y = conv(x)
+        assert tuple(y.shape[2:]) == (h, w), what
+        counter = FlopCounterMode(display=False)
+        with counter:
+            torch.autograd.grad(y, x, torch.randn_like(y))
+        assert counter.get_total_flops() == ex14._deconv_flops(nn.ConvTranspose2d(**kwargs), h, w), what
+
+
+def test_conv_flops_refuse_flop_counter_mode():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def counted(conv, h, w):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            conv(torch.zeros(1, conv.in_channels, h, w))
+        return counter.get_total_flops()
+
+    for exercise in (ex14.q1, ex14.q2):
+        result = exercise.result(counted)
+        assert result.status == "failed" and "FlopCounterMode" in result.message, result.message
 
 
 def _by_autograd(logits, g):

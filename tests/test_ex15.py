@@ -23,7 +23,7 @@ def test_batchnorm_count_prediction_check():
         (40, "two BatchNorms per block"),
         (60, "60 is not it"),
         (55.5, "a whole number"),
-        ("56 BatchNorms", "give one whole number"),
+        ("56 BatchNorms", "give one number of BatchNorm layers"),
     ])
     assert ex15.q0.result(56.0).passed and ex15.q0.result(torch.tensor(56)).passed
 

@@ -285,6 +285,19 @@ def test_checks_never_raise_on_junk_answers(exercise):
         assert result.message.startswith("not yet: ") and "the check itself failed" not in result.message
 
 
+PREDICTIONS = [ex for ex in ALL_EXERCISES if isinstance(ex, Prediction)]
+
+
+@pytest.mark.parametrize("prediction", PREDICTIONS, ids=lambda ex: ex.number)
+def test_a_prediction_reads_junk_with_a_sentence(prediction):
+    """A prediction that is not one finite number (a bool, text, nan, inf, an int too large for a float, an empty
+    list) fails with a sentence that says what to give, never with 'the check itself failed'."""
+    for junk in [True, "12", float("nan"), float("inf"), 10**400, []]:
+        result = prediction.result(junk)
+        assert result.status == "failed", (junk, result)
+        assert "the check itself failed" not in result.message, (junk, result)
+
+
 def _ways_to_pass_the_reference(reference):
     """The four ways a student hands in the package's own solution: as is, wrapped, subclassed (a class) or
     called from a helper of their own (a function); and once more, hidden from a static reading of the code."""
@@ -432,7 +445,6 @@ def test_every_exercise_says_what_it_refuses_or_why_nothing():
     nothing_in_the_package = {
         "05.2": "the package has no hard 3D argmax",
         "10.2": "the package never reads an augmentation back from an affine",
-        "14.2": "the package has no byte count of a volume",
     }
     for exercise in ALL_EXERCISES:
         if isinstance(exercise, Prediction):
@@ -484,11 +496,11 @@ def test_a_refused_reference_is_refused_inside_a_lesson_namespace_too():
     assert result.status == "failed" and "this is an instance of minipose.Bottleneck" in result.message
 
 
-def test_readme_table_lists_every_checked_exercise_as_it_is():
-    """README's table of exercises: one row per checked exercise, with the name the student defines; no row for
-    an exercise that is gone."""
-    readme = (ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| (\d\d\.\d) \| `?([A-Za-z_]\w*)", readme, re.MULTILINE))
+def test_instructors_table_lists_every_checked_exercise_as_it_is():
+    """The table of exercises in docs/instructors.md: one row per checked exercise, with the name the student
+    defines; no row for an exercise that is gone."""
+    page = (ROOT / "docs" / "instructors.md").read_text()
+    rows = dict(re.findall(r"^\| (\d\d\.\d) \| `?([A-Za-z_]\w*)", page, re.MULTILINE))
     assert rows == {ex.number: ex.answer_name for ex in ALL_EXERCISES}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -173,26 +174,30 @@ def test_estimate_poses_names_bad_input():
     assert estimate_poses(net, picture, [], (1000, 1000), (60, 50), CONFIG) == []
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    return text[text.index(title):].split("\n## ", 1)[0]
+def _inference_page_section(title: str) -> str:
+    """One section of docs/inference.md: from its heading to the next heading of the same or a higher level."""
+    text = (ROOT / "docs" / "inference.md").read_text()
+    level = title.split(" ", 1)[0]
+    section = text[text.index(f"\n{title}\n"):]
+    return re.split(rf"\n#{{1,{len(level)}}} ", section[1:], maxsplit=1)[0]
 
 
-def test_readmes_picture_example_runs_as_written(monkeypatch, capsys):
-    section = _readme_section("### Run it on a picture")
+def test_inference_pages_picture_example_runs_as_written(monkeypatch, capsys):
+    section = _inference_page_section("## Run it on a picture")
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(ROOT)
-    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README
+    exec(compile(code, "docs/inference.md", "exec"), {})  # noqa: S102 - our own page
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and all(line.startswith("root ") and "mm away, head at" in line for line in lines)
 
 
-def test_shipped_weights_score_the_readme_table_on_the_sample():
-    """README's metrics table, recomputed: the shipped checkpoint on data/synth_sample's held-out people."""
+def test_shipped_weights_score_the_inference_pages_table_on_the_sample():
+    """The metrics table of docs/inference.md, recomputed: the shipped checkpoint on data/synth_sample's held-out
+    people."""
     from minipose.metrics import auc, joint_errors, mpjpe, pa_mpjpe, pck3d
     from minipose.train import load_trained, predict_cam
 
-    section = _readme_section("### The shipped weights, measured")
+    section = _inference_page_section("## The shipped weights, measured")
     table = {}
     for line in section.splitlines():
         cells = [c.strip().rstrip(" %") for c in line.strip("|").split("|")]
@@ -214,7 +219,7 @@ def test_shipped_weights_score_the_readme_table_on_the_sample():
     for name, pred in rows.items():
         errors = joint_errors(pred, true)
         got = [mpjpe(pred, true), pa_mpjpe(pred, true), pa_mpjpe(pred, true, scale=True), pck3d(errors), auc(errors)]
-        np.testing.assert_allclose(got, table[name], atol=0.15, err_msg=name)  # README rounds to 0.1
+        np.testing.assert_allclose(got, table[name], atol=0.15, err_msg=name)  # the page rounds to 0.1
     prior = np.mean([abs(root_depth_prior(r["bbox"], r["f"]) - r["root_cam"][2]) for r in test])
     assert f"off by {prior:.0f} mm on average" in section
 

@@ -279,8 +279,8 @@ def test_a_run_without_snapshots_writes_only_its_log(tmp_path):
 
 
 def test_the_cpu_preset_is_the_configuration_the_shipped_weights_were_trained_with():
-    """README's command must still make the shipped run: the preset's Config field for field, its epochs, and the
-    learning rate of every logged epoch, as data/posenet_cpu recorded them."""
+    """The command docs/training.md gives must still make the shipped run: the preset's Config field for field, its
+    epochs, and the learning rate of every logged epoch, as data/posenet_cpu recorded them."""
     from minipose.train import PRESETS, read_log
 
     meta = json.loads((SHIPPED / "training.json").read_text())
@@ -291,3 +291,34 @@ def test_the_cpu_preset_is_the_configuration_the_shipped_weights_were_trained_wi
     assert [row["lr"] for row in read_log(SHIPPED / "log.jsonl")] == [
         pytest.approx(learning_rate(config, e)) for e in range(config.end_epoch)]
     assert PRESETS["cpu"]["scenes"] == 6000 and not PRESETS["cpu"]["pretrained"]
+
+
+def test_training_page_reports_the_shipped_run_as_recorded():
+    """docs/training.md's account of the shipped weights, against data/posenet_cpu's training.json and log.jsonl:
+    the command, commit, wall time, speed, the per-epoch table with its learning-rate steps, and the figures."""
+    from minipose.train import read_log
+
+    page = (ROOT / "docs" / "training.md").read_text()
+    meta = json.loads((SHIPPED / "training.json").read_text())
+    log = read_log(SHIPPED / "log.jsonl")
+    held_out = meta["held_out"]
+    command = f"python -m minipose.train --preset {meta['preset']}"
+    assert meta["command"].startswith(command) and f"Made once by `{command}` (seed {meta['seed']}, commit " \
+        f"`{meta['commit'][:7]}`)" in page
+    minutes, seconds = divmod(round(meta["wall_seconds"]), 60)
+    assert f"Wall time **{minutes} min {seconds} s**" in page
+    assert f"{held_out['images_per_s_median']:.1f} images/s (median over epochs)" in page
+    header = next(line for line in page.splitlines() if line.startswith("| epoch |"))
+    row = next(line for line in page.splitlines() if line.startswith("| MPJPE (mm) |"))
+    epochs = [c.strip() for c in header.strip("|").split("|")][1:]
+    values = [c.strip().strip("*") for c in row.strip("|").split("|")][1:]
+    assert values == [f"{r['mpjpe_mm']:.1f}" for r in log], "the per-epoch table is not the shipped run's log"
+    assert epochs == [f"{r['epoch']}" + (f" (lr {r['lr']:.0e})".replace("e-0", "e-") if r["epoch"] and
+                                         r["lr"] != log[r["epoch"] - 1]["lr"] else "") for r in log]
+    mean_pose, flat = held_out["baseline_mean_pose_mm"], held_out["baseline_flat_2d_mm"]
+    assert (f"The three figures on the held-out split ({held_out['people']} people): **{held_out['mpjpe_mm']:.1f} mm** "
+            f"({held_out['mpjpe_flip_test_mm']:.1f} mm with the flip test") in " ".join(page.split())
+    assert f"against **{mean_pose:.1f} mm** for the mean pose and **{flat:.1f} mm** for flat 2D" in " ".join(
+        page.split())
+    assert (f"half the mean pose ({mean_pose / 2:.1f} mm), is met with {mean_pose / 2 - held_out['mpjpe_mm']:.1f} mm "
+            "to spare") in " ".join(page.split())

@@ -12,7 +12,7 @@ one added cell checks every exercise of that lesson against the answers the note
 definition wins), and an answer that was deleted or renamed is reported as missing.
 
 Writes grades.csv (student, one column per exercise, points) and grades_details.csv (every message),
-and prints the table. Student code runs unsandboxed, with your rights: see README, "For instructors".
+and prints the table. Student code runs unsandboxed, with your rights: see docs/instructors.md, "Sandboxing".
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ import os
 import json
 import re
 import linecache
+import math
+import numbers
 import sys
 import traceback
 from dataclasses import asdict, dataclass
@@ -118,6 +120,47 @@ def call(fn: Callable, *args, **kwargs) -> Any:
                 ", so it only runs on CUDA: make every new tensor on the input's device (`device=x.device`), "
                 "never with `.cuda()`")
         raise Mistake(message) from None
+
+
+# --- reading a prediction ---------------------------------------------------------------------------------------
+# Every Prediction checker reads one number (or a few) and names the slip behind the likely wrong ones; these two
+# helpers do both, so that each checker holds only its own numbers and sentences.
+
+def read_number(answer: Any, what: str, example: str) -> float:
+    """`answer` as a finite float: an int, a float, a numpy scalar, a one-element tensor or a number written as text
+    ("1e-5", "8,388,608"); else a Mistake.
+
+    `what` names the quantity ("millimetres", "GFLOP"), `example` shows one way to write it ("12.5").
+    """
+    if hasattr(answer, "numel") and callable(answer.numel) and answer.numel() == 1:  # a one-element tensor
+        answer = answer.item()
+    if hasattr(answer, "item") and getattr(answer, "size", None) == 1:  # a numpy scalar or one-element array
+        answer = answer.item()
+    if isinstance(answer, str) and re.fullmatch(r"\s*[-+]?(\d{1,3}(,\d{3})+|[\d_.]+([eE][-+]?\d+)?)\s*", answer):
+        try:  # a number written as text, "1e-5" or "8,388,608", counts too
+            answer = float(answer.replace(",", "").replace("_", ""))
+        except ValueError:
+            pass
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise Mistake(f"give one number of {what}, e.g. {example} (no unit, no text); you gave {answer!r:.40}")
+    try:
+        value = float(answer)
+    except OverflowError:
+        raise Mistake(f"that number is too large to be {what}: give a plain number like {example}") from None
+    if not math.isfinite(value):
+        raise Mistake(f"{value} is not a number of {what}: give a finite number like {example}")
+    return value
+
+
+def named_slip(got: float, slips, rel: float = 1e-3, abs_tol: float = 1e-9) -> None:
+    """Raise Mistake(sentence) for the first (wrong value, sentence) of `slips` that `got` matches.
+
+    Two numbers match when |got - wrong| <= max(rel * max(|got|, |wrong|), abs_tol), as math.isclose has it;
+    rel=0, abs_tol=0 asks for equality, as counts do.
+    """
+    for wrong, sentence in slips:
+        if math.isclose(got, wrong, rel_tol=rel, abs_tol=abs_tol):
+            raise Mistake(sentence)
 
 
 class Exercise:

@@ -23,10 +23,10 @@ def _shape_of(answer) -> tuple[int, ...]:
         raise Mistake(f"give the shape as four whole numbers, e.g. (32, 64, 64, 64); you gave {answer!r:.40}")
     try:
         shape = tuple(int(n) for n in answer)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite side
         raise Mistake(f"give the shape as four whole numbers, e.g. (32, 64, 64, 64); you gave {answer!r:.40}") \
             from None
-    if any(float(n) != n for n in answer if isinstance(n, (int, float))):
+    if any(int(n) != n for n in answer if isinstance(n, (int, float))):  # 32.5 is not a side
         raise Mistake("a shape is whole numbers")
     return shape
 
@@ -190,7 +190,7 @@ def _check_params(answer) -> str:
             got_int = int(got)
             if got_int != got:
                 raise ValueError
-        except (TypeError, ValueError, RuntimeError):
+        except (TypeError, ValueError, RuntimeError, OverflowError):  # OverflowError: inf
             raise Mistake(f"for {name} return a whole number; you returned {got!r:.40}") from None
         want = _bottleneck_params(inplanes, planes, stride)
         if got_int == want:

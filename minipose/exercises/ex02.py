@@ -13,7 +13,8 @@ from torch import nn
 
 from minipose.blocks import BasicBlock, Bottleneck
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call, describe_load_error
+from minipose.exercises import (Exercise, Mistake, Prediction, Question, call, describe_load_error, named_slip,
+                                read_number)
 
 
 # --- 02.0: predict the parameters of ResNet-18's layer2 -----------------------------------------------------------
@@ -25,38 +26,36 @@ def _basic_block_params(inplanes: int, planes: int, projection: bool) -> int:
 
 
 def _check_layer2_params(answer) -> str:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise Mistake(f"give one number, e.g. 123_456 (an int); you gave {type(answer).__name__} {answer!r:.40}")
+    got = read_number(answer, "parameters", "123_456")
+    shown = int(got) if got.is_integer() else got  # 525568 is shown as 525,568, not 525,568.0
     first, second = _basic_block_params(64, 128, True), _basic_block_params(128, 128, False)
     truth = first + second  # 525,568
-    if answer == truth:
+    if got == truth:
         return ("525,568: the first block (64 -> 128 channels, stride 2) has 230,144 parameters with its 1x1 "
                 "projection and BatchNorm (8,448), the second (128 -> 128, identity shortcut) has 295,424.")
     projection = 64 * 128 + 2 * 128
     norms = 5 * 128  # bn1 and bn2 of two blocks, and the projection's BatchNorm, each 128 channels
-    wrong = {
-        truth - projection: "the first block changes the channels (64 -> 128) and the stride, so it has a "
-                            "projection shortcut: a 1x1 convolution (64 x 128 weights) and a BatchNorm(128)",
-        truth + 128 * 128 + 2 * 128: "only the first block of a stage gets a projection; the second keeps 128 "
-                                     "channels at stride 1, so its shortcut is the identity, without parameters",
-        truth + 2 * norms: "you counted BatchNorm's running mean and variance: they are buffers, not parameters "
-                           "(each BatchNorm channel has 2 parameters, weight and bias)",
-        truth + 2 * norms + 5: "you counted BatchNorm's buffers (running mean, variance, num_batches_tracked); "
-                               "only its weight and bias are parameters",
-        truth - 2 * norms: "BatchNorm's weight and bias are missing: 2 parameters per channel, 5 BatchNorms of 128",
-        truth + norms: "the convolutions have no bias (bias=False: BatchNorm follows each of them)",
-        2 * first: "the second block takes 128 channels, not 64: after the first block the width is planes, and "
-                   "its shortcut is the identity",
-        2 * second: "the first block takes the stage's input, 64 channels, and needs a projection: it is not a copy "
-                    "of the second",
-        truth + 8 * 64 * 128: "the projection is a 1x1 convolution: 64 x 128 weights, not 64 x 128 x 9",
-    }
-    if answer in wrong:
-        raise Mistake(wrong[answer])
-    if abs(answer - truth) < 0.02 * truth:
-        raise Mistake(f"{answer:,} is close but not exact; count each block's convolutions (out x in x 3 x 3), "
+    named_slip(got, [  # counts: only the exact number names a slip
+        (truth - projection, ("the first block changes the channels (64 -> 128) and the stride, so it has a "
+                              "projection shortcut: a 1x1 convolution (64 x 128 weights) and a BatchNorm(128)")),
+        (truth + 128 * 128 + 2 * 128, ("only the first block of a stage gets a projection; the second keeps 128 "
+                                       "channels at stride 1, so its shortcut is the identity, without parameters")),
+        (truth + 2 * norms, ("you counted BatchNorm's running mean and variance: they are buffers, not parameters "
+                             "(each BatchNorm channel has 2 parameters, weight and bias)")),
+        (truth + 2 * norms + 5, ("you counted BatchNorm's buffers (running mean, variance, num_batches_tracked); "
+                                 "only its weight and bias are parameters")),
+        (truth - 2 * norms, "BatchNorm's weight and bias are missing: 2 parameters per channel, 5 BatchNorms of 128"),
+        (truth + norms, "the convolutions have no bias (bias=False: BatchNorm follows each of them)"),
+        (2 * first, ("the second block takes 128 channels, not 64: after the first block the width is planes, and "
+                     "its shortcut is the identity")),
+        (2 * second, ("the first block takes the stage's input, 64 channels, and needs a projection: it is not a "
+                      "copy of the second")),
+        (truth + 8 * 64 * 128, "the projection is a 1x1 convolution: 64 x 128 weights, not 64 x 128 x 9"),
+    ], rel=0, abs_tol=0)
+    if abs(got - truth) < 0.02 * truth:
+        raise Mistake(f"{shown:,} is close but not exact; count each block's convolutions (out x in x 3 x 3), "
                       "2 per BatchNorm channel, and the projection of the first block")
-    raise Mistake(f"{answer:,} is not it: count block by block; a 3x3 convolution without bias from c_in to "
+    raise Mistake(f"{shown:,} is not it: count block by block; a 3x3 convolution without bias from c_in to "
                   "c_out channels holds c_out x c_in x 9 weights")
 
 

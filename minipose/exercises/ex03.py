@@ -2,7 +2,7 @@
 
 The lesson assembles the 7x7 stem and four stages and prints shapes, parameter counts and receptive fields. Its
 exercises ask for what it has not printed when they come: the receptive field of ResNet-50's layer2 (predicted
-before the table), the backbone's output shape for any depth and crop, and the ResNet-C deep stem of He et al.'s
+before the table), the shape after any stage for any depth and crop, and the ResNet-C deep stem of He et al.'s
 "Bag of Tricks" (three 3x3 convolutions), whose reference is written here with torch.nn.functional.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minipose.backbone import ResNetBackbone
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call, describe_load_error
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
 
 # --- 03.0: predict the receptive field of ResNet-50's layer2 ------------------------------------------------------
@@ -44,8 +44,9 @@ def _resnet50_chain(pool: bool = True, layer1_blocks: int = 3, layer2_blocks: in
 def _check_layer2_field(answer) -> str:
     if isinstance(answer, (tuple, list)) and len(answer) == 2:
         raise Mistake("give one number, the width of the field in input pixels (it is square)")
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != int(answer):
-        raise Mistake(f"give one whole number of input pixels; you gave {type(answer).__name__} {answer!r:.40}")
+    answer = read_number(answer, "input pixels", "57")
+    if answer != int(answer):
+        raise Mistake(f"give one whole number of input pixels; you gave {answer:g}")
     truth = _field(_resnet50_chain())  # 91
     if answer == truth:
         return ("91 pixels: the stem reaches 11 at stride 4, layer1's three 3x3 convolutions add 3 x 2 x 4 = 24 "
@@ -62,8 +63,7 @@ def _check_layer2_field(answer) -> str:
         _field(_resnet50_chain()[:5]): "that is the field after layer1; layer2's four blocks widen it further",
         8: "8 is layer2's stride (how far apart its pixels are in the input); the field is how much each one sees",
     }
-    if answer in wrong:
-        raise Mistake(wrong[answer])
+    named_slip(answer, wrong.items(), rel=0, abs_tol=0)
     raise Mistake(f"{int(answer)} is not it: start from 1 pixel at stride 1, add (k - 1) x stride for each layer "
                   "(7x7/2 conv, 3x3/2 max-pool, then each 3x3 convolution), multiplying the stride after each")
 
@@ -77,28 +77,43 @@ q0 = Prediction(
 )
 
 
-# depth, batch, height, width: the paper's crop, non-square crops (H != W), every depth, ResNet-18 included
-_SHAPE_CASES = [(50, 32, 256, 256), (18, 2, 256, 192), (34, 1, 224, 320), (101, 4, 384, 288), (152, 1, 192, 128)]
+# --- 03.1: the shape after any stage -----------------------------------------------------------------------------
+
+_STAGES = ("stem", "max-pool", "layer1", "layer2", "layer3", "layer4")
+
+# depth, stage, batch, height, width: every depth, every stage, the paper's crop and non-square crops (H != W)
+_SHAPE_CASES = [(50, "layer1", 32, 256, 256), (18, "layer1", 2, 256, 192), (34, "layer3", 1, 224, 320),
+                (101, "layer2", 4, 384, 288), (152, "layer4", 1, 192, 128), (50, "max-pool", 2, 256, 192),
+                (18, "stem", 1, 224, 320), (50, "layer3", 3, 320, 224), (18, "layer4", 2, 128, 96),
+                (152, "stem", 1, 256, 192)]
 
 
 @functools.lru_cache(maxsize=None)
-def _true_shape(depth: int, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """The backbone's real output shape, from modules on the meta device (shapes only, no memory, no weights).
+def _true_shape(depth: int, stage: str, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """The real shape after one stage, from modules on the meta device (shapes only, no memory, no weights).
 
-    The channels come from ResNetBackbone(depth); the height and width from running a ResNet-18, whose strides
-    are those of every depth (running ResNet-152 itself, even on meta tensors, would take half a second).
+    The channels are the number of features of the stage's last BatchNorm in ResNetBackbone(depth); the height and
+    width come from running a ResNet-18 stage by stage, whose strides are those of every depth.
     """
     with torch.device("meta"):
-        channels = ResNetBackbone(depth).out_channels
-        _, _, h, w = ResNetBackbone(18)(torch.empty(batch, 3, height, width)).shape
-    return batch, channels, h, w
+        net = ResNetBackbone(depth)
+        part = {"stem": net.bn1, "max-pool": net.bn1}.get(stage) or getattr(net, stage)
+        channels = [m for m in part.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features
+        small = ResNetBackbone(18)
+        x = torch.empty(batch, 3, height, width)
+        x = small.relu(small.bn1(small.conv1(x)))
+        if stage != "stem":
+            x = small.maxpool(x)
+            for name in _STAGES[2:_STAGES.index(stage) + 1]:
+                x = getattr(small, name)(x)
+    return batch, channels, x.shape[2], x.shape[3]
 
 
-def _check_backbone_output_shape(fn) -> str:
-    for depth, b, height, width in _SHAPE_CASES:
-        want = _true_shape(depth, b, height, width)
-        got = call(fn, depth, b, height, width)
-        name = f"ResNet-{depth} on {b} crop(s) of {height} x {width} (H x W)"
+def _check_stage_shape(fn) -> str:
+    for depth, stage, b, height, width in _SHAPE_CASES:
+        want = _true_shape(depth, stage, b, height, width)
+        got = call(fn, depth, stage, b, height, width)
+        name = f"ResNet-{depth}'s {stage} on {b} crop(s) of {height} x {width} (H x W)"
         if not isinstance(got, (tuple, list, torch.Size)):
             raise Mistake(f"return the shape as a tuple (B, C, H, W); for {name} you returned "
                           f"{type(got).__name__} {got!r:.40}")
@@ -107,40 +122,57 @@ def _check_backbone_output_shape(fn) -> str:
                           "B x C x H x W: four numbers, the batch first")
         if any(isinstance(v, float) for v in got):
             raise Mistake(f"for {name} you returned {tuple(got)}: sizes are whole numbers, use integer division "
-                          "(height // 32)")
+                          "(height // 4)")
         got = tuple(got)
         if got == want:
             continue
         c, h, w = want[1:]
+        k = _STAGES.index(stage)
         if got == (b, c, w, h):
             raise Mistake(f"for {name} you returned {got}: height and width are swapped; PyTorch feature maps are "
                           "B x C x H x W, height before width")
-        if got[2:] == (height // 16, width // 16):
-            raise Mistake(f"for {name} you returned {got}: /16 is the stride after layer3; the backbone halves the "
-                          "resolution five times (conv1, max-pool, layer2, layer3, layer4), so it is /32")
-        if got[2:] == (h, w) and got[0] == b:
-            if got[1] == 2048 and c == 512:
-                raise Mistake(f"for {name} you returned {got[1]} channels: ResNet-18 and -34 are built of "
-                              "BasicBlocks (expansion 1), so layer4 outputs 512 channels; only the Bottleneck "
-                              "depths 50, 101 and 152 have 512 x 4 = 2048")
-            if got[1] == 512 and c == 2048:
-                raise Mistake(f"for {name} you returned 512 channels: ResNet-{depth} is built of Bottlenecks, which "
-                              "expand by 4, so layer4 outputs 512 x 4 = 2048 channels")
-            raise Mistake(f"for {name} you returned {got[1]} channels; layer4 outputs 512 x block.expansion = {c}")
         if got[0] != b:
             raise Mistake(f"for {name} you returned {got}: the batch size comes first and does not change")
+        if got[1] == c and stage == "layer1" and got[2:] == (height // 8, width // 8):
+            raise Mistake(f"for {name} you returned {got}: layer1 does not stride (its first block keeps the "
+                          "size); the stem's convolution and the max-pool have already halved it twice, so /4")
+        if got[1] == c and got[2:] == (height // 2 ** (k + 1), width // 2 ** (k + 1)) and k >= 3:
+            raise Mistake(f"for {name} you returned {got}: one halving too many. The stem's convolution and the "
+                          "max-pool halve the size, then layer2, layer3 and layer4 each halve it once; layer1 does "
+                          "not")
+        if got[1] == c:
+            raise Mistake(f"for {name} you returned {got}: the channels are right, but the size after the {stage} "
+                          f"is {h} x {w}: count the halvings up to it (stem conv, max-pool, layer2, layer3, layer4)")
+        if got[2:] == (h, w):
+            if stage in ("stem", "max-pool"):
+                raise Mistake(f"for {name} you returned {got[1]} channels: the stem's convolution makes 64 channels "
+                              "for every depth, and the max-pool keeps them")
+            planes = 64 * 2 ** (k - 2)
+            if got[1] == planes * 4 and c == planes:
+                raise Mistake(f"for {name} you returned {got[1]} channels: ResNet-18 and -34 are built of "
+                              f"BasicBlocks (expansion 1), so {stage} outputs its {planes} planes; only the "
+                              "Bottleneck depths 50, 101 and 152 expand by 4")
+            if got[1] == planes and c == planes * 4:
+                raise Mistake(f"for {name} you returned {planes} channels: ResNet-{depth} is built of Bottlenecks, "
+                              f"which expand by 4, so {stage} outputs {planes} x 4 = {c} channels")
+            if got[1] in (c * 2, c // 2):
+                raise Mistake(f"for {name} you returned {got[1]} channels: the planes are 64 in layer1 and double "
+                              f"in each later stage (64, 128, 256, 512), times the block's expansion: {c}")
+            raise Mistake(f"for {name} you returned {got[1]} channels; {stage} outputs {c}")
         raise Mistake(f"for {name} you returned {got}, expected {want}")
-    return ("Right for all five depths, square and non-square crops, checked against ResNetBackbone's real output "
-            "shapes (on the meta device).")
+    return ("Right for all five depths and all six stages, square and non-square crops, checked against "
+            "ResNetBackbone's real shapes (on the meta device).")
 
 
 q1 = Exercise(
-    "03.1", "the backbone's output shape", "backbone_output_shape", _check_backbone_output_shape,
-    refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
+    "03.1", "the shape after any stage", "stage_shape", _check_stage_shape,
+    refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet",
+             "minipose.posenet.shape_trace", "minipose.posenet.print_shape_trace"),
     hints=[
-        "The spatial size is divided by 2 in conv1, the max-pool, layer2, layer3 and layer4: by 32 in all.",
-        "The channels are 512 * block.expansion: RESNET_SPEC[resnet_type][0] is the block type "
-        "(BasicBlock.expansion is 1, Bottleneck.expansion is 4).",
+        "The size is halved by the stem's convolution, by the max-pool, then by the first block of layer2, layer3 "
+        "and layer4; layer1 keeps it.",
+        "The channels: 64 after the stem and the max-pool; then planes 64, 128, 256, 512 in layer1..4, times "
+        "block.expansion (RESNET_SPEC[resnet_type][0]: 1 for BasicBlock, 4 for Bottleneck).",
     ],
 )
 
@@ -212,17 +244,18 @@ def _check_deep_stem_layers(stem: nn.Sequential) -> None:
                           "strides (256 -> 128), the max-pool halves once more, 4 in all")
         if sum(s == 2 for s in strides) == 1:
             where = _ORDINAL[strides.index(2)]
-            raise Mistake(f"the stride is on the {where} convolution; ResNet-C puts it on the first, so the two "
-                          "others run at half the resolution, a quarter of the cost")
+            raise Mistake(f"the stride is on the {where} convolution: the output has the right size, but the "
+                          "convolutions before the stride run at full resolution, four times the FLOPs. Stride the "
+                          "first one (as ResNet-C does), and the two others run at half the resolution")
         raise Mistake(f"your convolutions have strides {strides}; they are 2, 1, 1")
     if any(tuple(c.padding) != (1, 1) for c in convs):
         raise Mistake(f"your convolutions have paddings {[c.padding[0] for c in convs]}; each 3x3 needs "
                       "padding=1 so that only the stride changes the size")
-    kinds = [_kind(m) for m in stem.children()]
-    if kinds == _KINDS[:-1]:
+    kinds = [_kind(m) for m in _leaves(stem)]
+    if "pool" not in kinds and sorted(kinds) == sorted(_KINDS[:-1]):
         raise Mistake("the max-pool is missing: the stem ends with nn.MaxPool2d(kernel_size=3, stride=2, "
                       "padding=1), which halves the size a second time")
-    pools = [m for m in stem.children() if _kind(m) == "pool"]
+    pools = [m for m in _leaves(stem) if _kind(m) == "pool"]
     if pools and not isinstance(pools[0], nn.MaxPool2d):
         raise Mistake("the stem ends with a max-pool, not an average pool: nn.MaxPool2d(kernel_size=3, "
                       "stride=2, padding=1)")
@@ -230,10 +263,12 @@ def _check_deep_stem_layers(stem: nn.Sequential) -> None:
         if (pool.kernel_size, pool.stride, pool.padding) not in [(3, 2, 1), ((3, 3), (2, 2), (1, 1))]:
             raise Mistake(f"your max-pool has kernel_size={pool.kernel_size}, stride={pool.stride}, "
                           f"padding={pool.padding}; the stem keeps nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")
-    if kinds != _KINDS:
-        if any(k not in ("conv", "bn", "relu", "pool") for k in kinds):
-            raise Mistake("put the ten modules in one flat nn.Sequential (no nested blocks), so that the "
-                          "weights are named 0.weight, 1.weight, ..., 6.weight, 7.weight")
+    if any(k not in ("conv", "bn", "relu", "pool") for k in kinds):
+        raise Mistake(f"your stem holds {', '.join(k for k in kinds if k not in ('conv', 'bn', 'relu', 'pool'))}"
+                      ": the deep stem is made of 3x3 convolutions, BatchNorms, ReLUs and the max-pool only")
+    # In an nn.Sequential (nested or not) the order of registration is the order of use: name a misplaced module.
+    # A module of the student's own design may register them in any order; its output is compared below.
+    if kinds != _KINDS and _in_order(stem):
         for i, (got, want) in enumerate(zip(kinds, _KINDS)):
             if got != want:
                 if (got, want) == ("relu", "bn"):
@@ -246,18 +281,44 @@ def _check_deep_stem_layers(stem: nn.Sequential) -> None:
         raise Mistake(f"your modules are {', '.join(kinds)}; the stem is (conv, bn, relu) three times, then pool")
 
 
+def _in_order(stem: nn.Module) -> bool:
+    """True when the modules run in the order they are registered: nn.Sequential all the way down."""
+    return all(isinstance(m, nn.Sequential) for m in stem.modules() if list(m.children()))
+
+
+def _leaves(stem: nn.Module) -> list[nn.Module]:
+    """The modules that hold no others, in the order they were registered (nested blocks allowed)."""
+    return [m for m in stem.modules() if not list(m.children())]
+
+
+def _load_by_position(stem: nn.Module, sd: dict[str, torch.Tensor]) -> None:
+    """The reference weights, copied into the student's convolutions and BatchNorms in the order they appear,
+    whatever their names."""
+    convs = [m for m in _leaves(stem) if isinstance(m, nn.Conv2d)]
+    bns = [m for m in _leaves(stem) if isinstance(m, nn.BatchNorm2d)]
+    if len(bns) != 3:
+        raise Mistake(f"your stem has {len(bns)} BatchNorms; each of the three convolutions is followed by one, as "
+                      "in the lesson's stem")
+    with torch.no_grad():
+        for conv, bn, (c, b) in zip(convs, bns, zip((0, 3, 6), (1, 4, 7))):
+            conv.weight.copy_(sd[f"{c}.weight"])
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(bn, name).copy_(sd[f"{b}.{name}"])
+    extra = sum(p.numel() for p in stem.parameters()) - sum(v.numel() for k, v in sd.items()
+                                                           if not k.endswith(("running_mean", "running_var",
+                                                                              "num_batches_tracked")))
+    if extra:
+        raise Mistake(f"your stem has {extra} parameters more than the three convolutions and BatchNorms hold")
+
+
 def _check_deep_stem(fn) -> str:
     stem = call(fn)
-    if not isinstance(stem, nn.Sequential):
-        raise Mistake(f"return an nn.Sequential of the ten modules; you returned {type(stem).__name__} "
+    if not isinstance(stem, nn.Module):
+        raise Mistake(f"return the stem as an nn.Module (an nn.Sequential, say); you returned {type(stem).__name__} "
                       f"{stem!r:.40}")
     _check_deep_stem_layers(stem)
     sd = _deep_stem_weights()
-    try:
-        stem.load_state_dict(sd, strict=True)
-    except Exception as err:  # noqa: BLE001 - reported as a naming problem
-        raise Mistake(f"the reference weights do not load into your stem (strict): {describe_load_error(err)}; "
-                      "put the ten modules in one nn.Sequential, in order") from None
+    _load_by_position(stem, sd)
     stem.eval()
     torch.manual_seed(4)
     x = torch.randn(2, 3, 64, 48)  # non-square
@@ -269,16 +330,17 @@ def _check_deep_stem(fn) -> str:
     if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
         raise Mistake(f"your stem computes something else than (conv, BN, ReLU) x 3 + max-pool with the same "
                       f"weights (up to {(got - want).abs().max().item():.3g} off); use the standard modules only")
-    return ("Same names and outputs as the ResNet-C deep stem (He et al. 2019, Fig. 2(b)) computed from the same "
-            "random weights with torch.nn.functional: 2 x 3 x 64 x 48 -> 2 x 64 x 16 x 12.")
+    return ("Same layers and outputs as the ResNet-C deep stem (He et al. 2019, Fig. 2(b)) computed from the same "
+            "random weights with torch.nn.functional: 2 x 3 x 64 x 48 -> 2 x 64 x 16 x 12, with the fewest FLOPs.")
 
 
 q2 = Exercise(
     "03.2", "the ResNet-C deep stem", "my_deep_stem", _check_deep_stem,
     refuses=("minipose.backbone.ResNetBackbone", "torchvision.models.resnet.ResNet"),
     hints=[
-        "The keys say where each module sits: the convolutions at 0, 3 and 6, each BatchNorm right after its "
-        "convolution, so the ReLUs (no weights) at 2, 5 and 8 and the max-pool at 9. There is no 0.bias.",
+        "Each convolution is followed by what follows the 7x7 convolution in the lesson's stem. A stride of 2 "
+        "halves the size; a 3x3 convolution keeps it with padding=1. The later a stride comes, the more pixels the "
+        "convolutions before it see.",
         "Conv2d(3, 32, 3, stride=2, padding=1, bias=False), BatchNorm2d(32), ReLU, then the same with 32 -> 32 "
         "and 32 -> 64 at stride 1 (padding=1 keeps the size), then nn.MaxPool2d(kernel_size=3, stride=2, "
         "padding=1).",

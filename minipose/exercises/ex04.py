@@ -14,39 +14,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from minipose.checks import randomize_bn
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
 # --- 04.0: predict the first deconvolution's weight count ------------------------------------------------------
 
 def _check_first_deconv_weights(answer) -> str:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise Mistake(f"give the count as a number, e.g. 1_000_000; you gave {answer!r:.40}")
-    if answer != int(answer):
+    got = read_number(answer, "weights", "1_000_000")
+    if got != int(got):
         raise Mistake("a count of weights is a whole number")
-    n = int(answer)
+    n = int(got)
     cin, cout, taps = 2048, 256, 4 * 4  # ResNet-50's width, the head's 256 channels, a 4 x 4 kernel
     want = cin * cout * taps
     if n == want:
         return ("8,388,608 = 2048 x 256 x 4 x 4: every pair of input and output channels has its own 4 x 4 "
                 "kernel, and there is no bias.")
-    if n == cin * cout * 9:
-        raise Mistake("the head's kernels are 4 x 4 (16 taps), not 3 x 3: kernel 4 with stride 2 overlaps evenly")
-    if n == cin * cout:
-        raise Mistake("that is one weight per pair of channels; each of the 2048 x 256 pairs has a whole 4 x 4 "
-                      "kernel, so multiply by 16")
-    if n == cin * cout * 4:
-        raise Mistake("2,097,152 is 2048 x 256 x 4 (a kernel of 4 taps) or 512 x 256 x 16 (ResNet-18's width): "
-                      "the first deconvolution reads ResNet-50's 2048 channels with a 4 x 4 = 16-tap kernel")
-    if n == want + cout:
-        raise Mistake("the transposed convolutions have no bias (bias=False): BatchNorm follows")
-    if n == want + 2 * cout:
-        raise Mistake("BatchNorm's weight and bias belong to the next layer, deconv_layers[1]; the question is the "
-                      "transposed convolution's own weights")
-    if n == cout * cout * taps:
-        raise Mistake("1,048,576 = 256 x 256 x 16 is the second (and the third) deconvolution; the first reads the "
-                      "backbone's 2048 channels")
-    if n == 10_783_360:
-        raise Mistake("that is the whole head (04.3); the question is the first transposed convolution only")
+    named_slip(n, [  # counts: only the exact number names a slip
+        (cin * cout * 9, "the head's kernels are 4 x 4 (16 taps), not 3 x 3: kernel 4 with stride 2 overlaps evenly"),
+        (cin * cout, ("that is one weight per pair of channels; each of the 2048 x 256 pairs has a whole 4 x 4 "
+                      "kernel, so multiply by 16")),
+        (cin * cout * 4, ("2,097,152 is 2048 x 256 x 4 (a kernel of 4 taps) or 512 x 256 x 16 (ResNet-18's width): "
+                          "the first deconvolution reads ResNet-50's 2048 channels with a 4 x 4 = 16-tap kernel")),
+        (want + cout, "the transposed convolutions have no bias (bias=False): BatchNorm follows"),
+        (want + 2 * cout, ("BatchNorm's weight and bias belong to the next layer, deconv_layers[1]; the question is "
+                           "the transposed convolution's own weights")),
+        (cout * cout * taps, ("1,048,576 = 256 x 256 x 16 is the second (and the third) deconvolution; the first "
+                              "reads the backbone's 2048 channels")),
+        (10_783_360, "that is the whole head (04.3); the question is the first transposed convolution only"),
+    ], rel=0, abs_tol=0)
     raise Mistake(f"{n:,} is not it: multiply input channels, output channels and the kernel's taps")
 
 

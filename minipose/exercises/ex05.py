@@ -32,7 +32,7 @@ def _point_of(answer) -> tuple[float, ...]:
         raise Mistake("soft-argmax returns one point per joint, not one per peak: the volume is one joint's")
     try:
         point = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise Mistake(f"give the point as three numbers (x, y, z); you gave {answer!r:.40}") from None
     if len(point) != 3:
         raise Mistake(f"give three numbers, (x, y, z); you gave {len(point)}")

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.head import HeadNet
 from minipose.posenet import ResPoseNet
 
@@ -56,19 +56,12 @@ def _hand_mean(use_vis=True, use_depth=True, depth_on_xy=False, divisor="3", red
 
 
 def _check_hand_mean(answer) -> str:
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) and not hasattr(answer, "__float__"):
-        raise Mistake(f"give one number, e.g. 2.5 or 5 / 2; you gave {answer!r:.40}")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Mistake(f"give one number, e.g. 2.5 or 5 / 2; you gave {answer!r:.40}") from None
+    value = read_number(answer, "heatmap units", "2.5 or 5 / 2")
     want = _hand_mean()
     if abs(value - want) < 0.006:
         return (f"The loss is [[5/3, 0], [7/3, 2/3]]: the unannotated joint adds 0, the 2D-only image's z error "
                 f"is dropped but it still divides by 3, and the mean of the four is 14/12 = {want:.4f}.")
-    slips = [
+    named_slip(value, [
         (_hand_mean(use_depth=False), "that counts the z error of image 1, which has no depth (have_depth = 0): "
                                       "its first joint is (3 + 4) / 3, not (3 + 4 + 9) / 3"),
         (_hand_mean(use_vis=False), "that counts image 0's joint 1, which is not annotated (vis = 0): it adds 0"),
@@ -83,10 +76,7 @@ def _check_hand_mean(answer) -> str:
         (_hand_mean(reduce="sum"), "that is the sum of the four entries; the trainer takes their mean"),
         (_hand_mean(reduce="sum joints"), "that sums over the joints and averages over the images; the trainer "
                                           "averages over all four entries"),
-    ]
-    for value_wrong, message in slips:
-        if abs(value - value_wrong) < 0.006:
-            raise Mistake(message)
+    ], rel=0, abs_tol=0.006)
     raise Mistake(f"{value:g} is not it: per joint (|dx|*vis + |dy|*vis + |dz|*vis*have_depth) / 3, "
                   "then the mean of the 2 x 2 entries")
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.head import HeadNet
 from minipose.posenet import ResPoseNet
 
@@ -25,26 +25,25 @@ def _small_net() -> nn.Module:
 
 
 def _check_entries(answer) -> str:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or float(answer) != int(answer):
+    value = read_number(answer, "entries", "5")
+    if value != int(value):
         raise Mistake(f"give a whole number of entries, e.g. 5; you gave {answer!r:.40}")
-    got = int(answer)
+    got = int(value)
     conv, norm = 2, 2 + 3  # weight and bias; weight, bias and three buffers
     want = conv + norm + conv
     if got == want:
         return ("9 entries: each convolution's weight and bias, and BatchNorm's weight and bias with its three "
                 "buffers, running_mean, running_var and num_batches_tracked; ReLU has none.")
-    slips = {
-        6: "that counts the parameters only: state_dict() also holds BatchNorm's buffers (running_mean, "
-           "running_var, num_batches_tracked), which a checkpoint must keep",
-        8: "BatchNorm has a third buffer besides running_mean and running_var: num_batches_tracked, the number of "
-           "training batches it has seen",
-        7: "nn.Conv2d has a bias unless it is built with bias=False, as the ResNet convolutions are",
-        4: "the state dict has one entry per tensor, not per layer: a convolution has two (weight, bias)",
-        3: "the state dict has one entry per tensor, not per layer with weights",
-        10: "ReLU has no weights and no buffers: it adds no entry",
-    }
-    if got in slips:
-        raise Mistake(slips[got])
+    named_slip(got, [  # counts: only the exact number names a slip
+        (6, ("that counts the parameters only: state_dict() also holds BatchNorm's buffers (running_mean, "
+             "running_var, num_batches_tracked), which a checkpoint must keep")),
+        (8, ("BatchNorm has a third buffer besides running_mean and running_var: num_batches_tracked, the number of "
+             "training batches it has seen")),
+        (7, "nn.Conv2d has a bias unless it is built with bias=False, as the ResNet convolutions are"),
+        (4, "the state dict has one entry per tensor, not per layer: a convolution has two (weight, bias)"),
+        (3, "the state dict has one entry per tensor, not per layer with weights"),
+        (10, "ReLU has no weights and no buffers: it adds no entry"),
+    ], rel=0, abs_tol=0)
     raise Mistake(f"{got} is not it: count the tensors of each layer (weights, biases, and BatchNorm's buffers)")
 
 

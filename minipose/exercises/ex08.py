@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip
 
 
 def _vector(got, what: str) -> np.ndarray:
@@ -38,7 +38,7 @@ def _number(got, what: str) -> float:
 def _pixel_of(answer) -> tuple[float, float]:
     try:
         values = [float(v) for v in np.asarray(answer, dtype=np.float64).reshape(-1)]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise Mistake(f"give the pixel as two numbers (x, y); you gave {answer!r:.40}") from None
     if len(values) == 3 and math.isclose(values[2], 4600.0, abs_tol=0.5):
         values = values[:2]  # cam2pixel's form, (x, y, Z), counts too
@@ -194,16 +194,15 @@ def _check_distance(fn) -> str:
         if math.isclose(got, want, rel_tol=1e-6):
             continue
         case = f"a person {height:.0f} mm tall, {pixels:g} pixels in the picture, f = {f}"
-        if math.isclose(got, f[1] * pixels / height, rel_tol=1e-6):
-            raise Mistake(f"for {case}: you returned f * pixels / height, upside down: the farther the person, the "
-                          "fewer the pixels, so Z = f * height / pixels")
-        if math.isclose(got, height / pixels, rel_tol=1e-6):
-            raise Mistake(f"for {case}: the focal length is missing. From y = f * Y / Z + c for the head and the feet, "
-                          "pixels = f * height / Z")
-        if math.isclose(got, f[0] * height / pixels, rel_tol=1e-6):
-            raise Mistake(f"for {case}: you used f[0], the horizontal focal length; a height is vertical, so f[1]")
-        if math.isclose(got, want / 1000.0, rel_tol=1e-6):
-            raise Mistake(f"for {case}: that is metres; return millimetres, as everything in this course")
+        named_slip(got, [
+            (f[1] * pixels / height, (f"for {case}: you returned f * pixels / height, upside down: the farther the "
+                                      "person, the fewer the pixels, so Z = f * height / pixels")),
+            (height / pixels, (f"for {case}: the focal length is missing. From y = f * Y / Z + c for the head and the "
+                               "feet, pixels = f * height / Z")),
+            (f[0] * height / pixels, (f"for {case}: you used f[0], the horizontal focal length; a height is "
+                                      "vertical, so f[1]")),
+            (want / 1000.0, f"for {case}: that is metres; return millimetres, as everything in this course"),
+        ], rel=1e-6, abs_tol=0.0)
         raise Mistake(f"for {case}, the distance is {want:.0f} mm; you return {got:.1f}")
     return "Z = f[1] * height / pixels, for four people and cameras whose two focal lengths differ."
 

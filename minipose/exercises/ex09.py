@@ -3,8 +3,8 @@
 The lesson builds the official box (`process_bbox`, centred on the annotated box), the crop's affine, and the
 targets (`joints_to_target`, through that affine, with depths already measured from the root). Its exercises ask
 for what it does not print: the depth bin of a joint 250 mm in front of the pelvis (predicted first), a crop box
-centred on the root joint, and the targets computed straight from an unturned box and cam2pixel's camera depths,
-for crops that are not square. The references live here, written out, not taken from minipose.data.
+centred on the root joint, and the way back from a target to the picture and to millimetres for a crop that was
+turned, non-square ones included. The references live here, written out, not taken from minipose.data.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from minipose.config import Config
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.skeleton import JOINTS_NAME
 
 
@@ -36,14 +36,12 @@ def _as_array(value, what: str) -> np.ndarray:
 # --- 09.0: predict a joint's depth bin ----------------------------------------------------------------------------
 
 def _check_depth_bin(answer) -> str:
-    try:
-        got = float(np.asarray(answer, dtype=np.float64).reshape(()))
-    except (TypeError, ValueError):
-        raise Mistake(f"give the bin as one number, e.g. 40.5; you gave {answer!r:.40}") from None
+    got = read_number(answer, "depth bins", "40.5")
     half, bins, z = 1000.0, 64, -250.0  # half the 2 m box; 64 bins; 250 mm nearer the camera than the root
     want = (z / half + 1.0) / 2.0 * bins
-    for value, message in [
-        (want, None),
+    if math.isclose(got, want, abs_tol=0.05):
+        return "bin 24: (-250 / 1000 + 1) / 2 * 64, that is 8 bins of 31.25 mm in front of the root's 32."
+    named_slip(got, [
         ((-z / half + 1.0) / 2.0 * bins, "that bin is 250 mm *behind* the root: in front means nearer the camera, "
                                          "a smaller depth, so Z - Z_root = -250 mm and a bin below 32"),
         (-z / (2 * half / bins), "250 / 31.25 = 8 bins counted from bin 0; the root sits at bin 32, the middle"),
@@ -51,11 +49,7 @@ def _check_depth_bin(answer) -> str:
         ((z / (2 * half) + 1.0) / 2.0 * bins, "you divided by the whole 2000 mm box; the formula divides by "
                                               "half of it, 1000 mm, to reach [-1, 1]"),
         ((z / half + 1.0) / 2.0, "0.375 is z01, the place in [0, 1]; times depth_dim = 64 gives the bin"),
-    ]:
-        if math.isclose(got, value, abs_tol=0.05):
-            if message is None:
-                return "bin 24: (-250 / 1000 + 1) / 2 * 64, that is 8 bins of 31.25 mm in front of the root's 32."
-            raise Mistake(message)
+    ], rel=0, abs_tol=0.05)
     raise Mistake(f"{got:g} is not it: z01 = (Z - Z_root) / 1000 mm, plus 1, over 2; then times 64 bins")
 
 
@@ -193,148 +187,110 @@ q1 = Exercise(
 )
 
 
-# --- 09.2: targets straight from an unturned box -----------------------------------------------------------------
+# --- 09.2: from the target back to the picture, for a turned crop --------------------------------------------------
 
-def _box_target(joints, bbox, config, xy="right", z="right", vis="right") -> tuple[np.ndarray, np.ndarray]:
-    """The targets from the box, with one thing done differently (a realistic mistake); the defaults are right.
+def _back(target, bbox, rot, config, xy="right", z="right") -> np.ndarray:
+    """The picture pixels and root-relative millimetres of a target, with one thing done differently (a realistic
+    mistake); the defaults are right.
 
-    An unturned crop scales the box to the crop, its top-left corner to crop pixel (0, 0), so
-    crop x = (x - box_x) / box_w * input width, and a heatmap cell is that times output / input.
+    Written as the crop's steps undone one by one: heatmap cells -> crop pixels (x input / output), offsets from the
+    crop's centre scaled to the box's size, turned back by +rot about the box's centre; bins -> mm around the root.
     """
-    joints = np.asarray(joints, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
     (in_h, in_w), (out_h, out_w) = config.input_shape, config.output_shape
     bx, by, bw, bh = (float(v) for v in bbox)
-    if xy == "from the centre":
-        bx, by = bx + bw / 2.0, by + bh / 2.0
-    if xy == "not from the corner":
-        bx, by = 0.0, 0.0
-    u, v = (joints[:, 0] - bx) / bw, (joints[:, 1] - by) / bh  # 0 .. 1 across the box
-    depth = {"no root": joints[:, 2], "reversed": joints[0, 2] - joints[:, 2]}.get(z, joints[:, 2] - joints[0, 2])
+    crop = target[:, :2] if xy == "cells" else target[:, :2] * np.array([in_w / out_w, in_h / out_h])
+    if xy == "corner":  # crop (0, 0) taken for the box's corner, turned about that corner
+        offset, anchor = crop, np.array([bx, by])
+    else:
+        offset, anchor = crop - np.array([in_w / 2.0, in_h / 2.0]), np.array([bx + bw / 2.0, by + bh / 2.0])
+    size = np.array([in_w / bw, in_h / bh]) if xy == "inverse scale" else np.array([bw / in_w, bh / in_h])
+    offset = offset * size
+    angle = {"reversed": -rot, "unturned": 0.0}.get(xy, rot)
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    turned = np.column_stack([cos * offset[:, 0] - sin * offset[:, 1], sin * offset[:, 0] + cos * offset[:, 1]])
+    bins = {"64": 64, "minus one": config.depth_dim - 1}.get(z, config.depth_dim)
     half = 1000.0 if z == "1000" else config.bbox_3d_shape[0] / 2.0
-    bins = 64 if z == "64" else config.depth_dim
-    z01 = (depth / half + 1.0) / 2.0
-    inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
-    if vis == "far edge":
-        inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
-    if vis != "ignores depth":
-        inside &= (z01 >= 0) & (z01 < 1)
-    cells = {"crop pixels": (in_w, in_h), "swapped": (out_h, out_w)}.get(xy, (out_w, out_h))
-    target = np.column_stack([u * cells[0], v * cells[1], z01 * bins])
-    if xy == "x, y swapped":
-        target[:, :2] = target[:, 1::-1]
-    return target, inside.astype(np.float64)[:, None]
+    fraction = target[:, 2] / bins  # 0 .. 1 across the 3D box
+    mm = fraction * 2 * half if z == "not centred" else (fraction * 2 - 1) * half
+    return np.column_stack([turned + anchor, mm])
 
 
-def _box_target_cases() -> list[tuple[str, np.ndarray, list[float], Config]]:
-    """(what, joints J x 3 as cam2pixel returns them, bbox, config)."""
-    rng = np.random.default_rng(902)
+def _back_cases() -> list[tuple[str, np.ndarray, list[float], float, Config]]:
+    """(what, target J x 3, bbox, rot in degrees, config)."""
+    rng = np.random.default_rng(903)
     cases = []
-    for what, bbox, config, root_z in [
-        ("a 256 x 192 crop, heatmap 64 x 48", [300.0, 120.0, 384.0, 512.0], Config(input_shape=(256, 192)),
-         4850.0),
-        ("a 256 x 256 crop, a 3 m 3D box in 32 bins", [-40.5, 210.25, 437.0, 437.0],
-         Config(depth_dim=32, bbox_3d_shape=(3000, 3000, 3000)), 5320.7),
-        ("a 128 x 96 crop in 16 bins", [610.3, 95.8, 231.6, 308.8], Config(input_shape=(128, 96), depth_dim=16),
-         3975.2),
+    for what, bbox, rot, config in [
+        ("a 256 x 192 crop turned 30 degrees", [300.0, 120.0, 384.0, 512.0], 30.0, Config(input_shape=(256, 192))),
+        ("a 256 x 256 crop turned -45 degrees, a 3 m 3D box in 32 bins", [-40.5, 210.25, 437.0, 437.0], -45.0,
+         Config(depth_dim=32, bbox_3d_shape=(3000, 3000, 3000))),
+        ("an unturned 256 x 256 crop", [610.3, 95.8, 300.0, 300.0], 0.0, Config()),
+        ("a 128 x 96 crop turned 12.5 degrees, 16 bins", [610.3, 95.8, 231.6, 308.8], 12.5,
+         Config(input_shape=(128, 96), depth_dim=16)),
     ]:
-        bx, by, bw, bh = bbox
-        half = config.bbox_3d_shape[0] / 2.0
-        u, v = rng.uniform(-0.08, 1.08, size=(2, 18))
-        depth = rng.uniform(-1.12, 1.12, size=18) * half
-        u[0], v[0], depth[0] = 0.51, 0.47, 0.0  # the root
-        u[4], v[4], depth[4] = 0.3, 0.6, 1.05 * half  # in the crop, behind the 3D box
-        u[9], v[9], depth[9] = 0.7, 0.2, -0.6 * half  # in the crop and the box, in front of the root
-        joints = np.column_stack([bx + u * bw, by + v * bh, root_z + depth])
-        if bbox[2] == 384.0:  # joints exactly on the edges, where the arithmetic is exact
-            for k, (x, y, d) in zip((2, 5, 8, 11, 13), [(bx, by + 100, 0), (bx + bw, by + 200, 0),
-                                                          (bx + 50, by + bh, 0), (bx + 70, by + 90, half),
-                                                          (bx + 90, by + 60, -half)]):
-                joints[k] = (x, y, root_z + d)
-        cases.append((what, joints, bbox, config))
+        out_h, out_w = config.output_shape
+        target = np.column_stack([rng.uniform(-2, out_w + 2, 18), rng.uniform(-2, out_h + 2, 18),
+                                  rng.uniform(0, config.depth_dim, 18)])
+        target[0] = (out_w / 2, out_h / 2, config.depth_dim / 2)  # the root at the middle of everything
+        cases.append((what, target.astype(np.float32), bbox, rot, config))
     return cases
 
 
-def _box_target_slips(joints, bbox, config) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-    """(part, message, target, vis) for the realistic wrong answers on one case."""
-    (_, in_w), (_, out_w) = config.input_shape, config.output_shape
-    half = config.bbox_3d_shape[0] / 2.0
-    out = [
-        ("xy", "crop pixels", f"x, y are in crop pixels: heatmap cells are crop pixels times output / input "
-                              f"(config.output_shape over config.input_shape, 1 / {in_w // out_w})"),
-        ("xy", "from the centre", "x, y are measured from the box's centre; the crop's pixel (0, 0) is the box's "
-                                  "top-left corner (bbox[0], bbox[1])"),
-        ("xy", "not from the corner", "x, y are not measured from the box: subtract its top-left corner "
-                                      "(bbox[0], bbox[1]) first"),
-        ("xy", "swapped", "x went with the height: input_shape and output_shape are (height, width), so x is "
-                          "scaled with index 1 and y with index 0"),
-        ("xy", "x, y swapped", "x and y are swapped: target[:, 0] is x (the column), target[:, 1] is y (the row)"),
-        ("z", "no root", "z uses the camera's depth Z itself; the target is relative to the root: Z - Z_root, "
-                         "with Z_root = joints[0, 2]"),
-        ("z", "reversed", "z runs backwards: a joint nearer the camera than the root (Z < Z_root) gets a bin "
-                          "below the root's, so take Z - Z_root, not Z_root - Z"),
-        ("z", "64", f"z has 64 bins, but this config has depth_dim = {config.depth_dim}: use config.depth_dim"),
-        ("z", "1000", f"z was divided by 1000 mm, but this config's 3D box is {2 * half:g} mm: use "
-                      "config.bbox_3d_shape[0] / 2"),
-        ("vis", "ignores depth", "vis ignores depth: a joint more than half the 3D box in front of or behind the "
-                                 "root is outside the target volume, so vis also needs 0 <= z01 < 1"),
-        ("vis", "far edge", "a joint on the box's right or lower edge (crop x = width or y = height) was counted "
-                            "visible: every upper bound is strict"),
-    ]
-    slips = []
-    for part, slip, message in out:
-        target, vis = _box_target(joints, bbox, config, **{part: slip})
-        slips.append((part, message, target, vis))
-    return slips
+_BACK_SLIPS = [  # (keyword, value, message)
+    ("xy", "cells", "x, y are heatmap cells: turn them into crop pixels first, times input / output "
+                    "(config.input_shape over config.output_shape)"),
+    ("xy", "reversed", "you turned the wrong way: the crop's affine *undoes* the box's turn, so going back turns by "
+                       "+rot (a positive rot turns the picture's x axis towards its y axis)"),
+    ("xy", "unturned", "the crop was turned by rot: after scaling back to the box's size, turn the offsets from the "
+                       "centre by rot before adding the box's centre"),
+    ("xy", "corner", "you anchored the crop at the box's corner: that holds only for an unturned crop. The affine "
+                     "maps the box's *centre* to the crop's centre, and turns about it"),
+    ("xy", "inverse scale", "you scaled the wrong way: one crop pixel is bbox width / input width picture pixels "
+                            "(and bbox height / input height)"),
+    ("z", "not centred", "the depths are not centred on the root: bin depth_dim / 2 is 0 mm, bin 0 is minus half "
+                         "the 3D box"),
+    ("z", "minus one", "you divided by depth_dim - 1: the official conversion divides by depth_dim"),
+    ("z", "64", "this config does not have 64 bins: use config.depth_dim"),
+    ("z", "1000", "this config's 3D box is not 2000 mm: use config.bbox_3d_shape[0] / 2"),
+]
 
 
-def _check_box_target(fn) -> str:
-    for what, joints, bbox, config in _box_target_cases():
-        given_joints, given_box = joints.copy(), list(bbox)
-        out = call(fn, given_joints, given_box, config)
-        if not np.array_equal(given_joints, joints) or given_box != bbox:
-            raise Mistake("your function changed the joints or the box it was given; compute into new arrays")
-        j = len(joints)
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            if isinstance(out, np.ndarray) and out.shape == (j, 3):
-                raise Mistake("you returned only the target: return two arrays, `return target, vis`")
-            raise Mistake(f"return two arrays, (target, vis); you returned {type(out).__name__} {out!r:.40}")
-        target, vis = _as_array(out[0], "your target"), _as_array(out[1], "your vis")
-        if target.shape != (j, 3):
-            raise Mistake(f"the target must be J x 3 = {(j, 3)}; yours has shape {target.shape}")
-        if vis.shape != (j, 1):
-            raise Mistake(f"vis must be J x 1 = {(j, 1)}, as joints_to_target returns it; yours has shape "
-                          f"{vis.shape}")
-        want, want_vis = _box_target(joints, bbox, config)
+def _check_back(fn) -> str:
+    for what, target, bbox, rot, config in _back_cases():
+        given, given_box = target.copy(), list(bbox)
+        out = call(fn, given, given_box, rot, config)
+        if not np.array_equal(given, target) or given_box != bbox:
+            raise Mistake("your function changed the target or the box it was given; compute into new arrays")
+        got = _as_array(out, "your answer")
+        if got.shape != target.shape:
+            raise Mistake(f"return J x 3 = {target.shape}: x, y in picture pixels and the depth in mm; yours has "
+                          f"shape {got.shape}")
+        want = _back(target, bbox, rot, config)
         where = f" (for {what})"
         for part, columns in (("xy", slice(0, 2)), ("z", slice(2, 3))):
-            if np.allclose(target[:, columns], want[:, columns], atol=1e-3, rtol=1e-5):
+            if np.allclose(got[:, columns], want[:, columns], atol=1e-2, rtol=1e-5):
                 continue
-            for slip_part, message, wrong, _ in _box_target_slips(joints, bbox, config):
-                if slip_part == part and np.allclose(target[:, columns], wrong[:, columns], atol=1e-3, rtol=1e-5):
+            for slip_part, slip, message in _BACK_SLIPS:
+                wrong = _back(target, bbox, rot, config, **{slip_part: slip})
+                if slip_part == part and np.allclose(got[:, columns], wrong[:, columns], atol=1e-2, rtol=1e-5):
                     raise Mistake(message + where)
-            k = int(np.abs(target[:, columns] - want[:, columns]).max(axis=1).argmax())
-            raise Mistake(f"{what}: {JOINTS_NAME[k]} should have the target {_fmt(want[k])}, yours is "
-                          f"{_fmt(target[k])}")
-        if not np.array_equal(vis, want_vis):
-            for slip_part, message, _, wrong in _box_target_slips(joints, bbox, config):
-                if slip_part == "vis" and np.array_equal(vis, wrong):
-                    raise Mistake(message + where)
-            k = int(np.flatnonzero(vis[:, 0] != want_vis[:, 0])[0])
-            raise Mistake(f"{what}: {JOINTS_NAME[k]}, target {_fmt(want[k])}, has vis {want_vis[k, 0]:g}, yours "
-                          f"is {vis[k, 0]:g}: 1 exactly when it lies in the box and 0 <= z01 < 1")
-    return ("Targets and vis from the box, for a 256 x 192 crop (with joints exactly on its edges), a 3 m 3D box "
-            "in 32 bins, and a 128 x 96 crop in 16 bins.")
+            k = int(np.abs(got[:, columns] - want[:, columns]).max(axis=1).argmax())
+            raise Mistake(f"{what}: the target {_fmt(target[k])} of {JOINTS_NAME[k]} is {_fmt(want[k])} in the "
+                          f"picture (x, y px, depth mm); yours is {_fmt(got[k])}")
+    return ("Back in the picture, pixel for pixel, for crops turned by 30, -45, 0 and 12.5 degrees, non-square ones "
+            "included, and in millimetres for 64, 32 and 16 bins.")
 
 
 q2 = Exercise(
-    "09.2", "targets straight from the box", "my_box_target", _check_box_target,
-    refuses=("minipose.data.joints_to_target", "minipose.data.gen_trans_from_patch", "minipose.data.affine_points"),
+    "09.2", "from the target back to the picture", "my_target_to_picture", _check_back,
+    refuses=("minipose.data.joints_to_target", "minipose.data.gen_trans_from_patch", "minipose.data.affine_points",
+             "minipose.data.crop_affine", "minipose.infer.crop_to_image", "minipose.infer.bins_to_mm",
+             "minipose.infer.output_to_camera"),
     hints=[
-        "Unturned, the crop only scales and shifts: the box's top-left corner lands on crop pixel (0, 0) and its "
-        "far corner on (input width, input height). So (x - bbox[0]) / bbox[2] runs from 0 to 1 across the box.",
-        "x cells = (x - bbox[0]) / bbox[2] * output_shape[1], y cells with bbox[1], bbox[3], output_shape[0]; "
-        "z01 = ((Z - joints[0, 2]) / (bbox_3d_shape[0] / 2) + 1) / 2, z = z01 * depth_dim; vis = 1 when both "
-        "fractions and z01 are in [0, 1).",
+        "Undo the steps in reverse order: cells -> crop pixels (x input / output); crop pixels -> offsets from the "
+        "crop's centre; offsets -> picture pixels (x box size / crop size); turn them by rot; add the box's centre.",
+        "The crop's affine turned the picture by -rot (its `unrotate`), so the way back turns by +rot: (dx cos - dy "
+        "sin, dx sin + dy cos). Depth: (z / depth_dim * 2 - 1) * bbox_3d_shape[0] / 2.",
     ],
 )
 

@@ -12,27 +12,15 @@ import math
 import numpy as np
 
 from minipose.data import crop_affine
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.exercises.ex09 import _as_array  # the same reading of an answer as lesson 09's checks
 from minipose.skeleton import FLIP_PAIRS, JOINTS_NAME
 
 
 # --- 10.0: predict where a picture point lands in the flipped crop -----------------------------------------------
 
-def _one_number(answer) -> float:
-    try:
-        if isinstance(answer, (str, bytes, bool)):
-            raise TypeError
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Mistake(f"give one number, the crop column x (e.g. 100); you gave {answer!r:.40}") from None
-    if not math.isfinite(value):
-        raise Mistake("give a finite number of crop pixels")
-    return value
-
-
 def _check_flipped_column(answer) -> str:
-    x = _one_number(answer)
+    x = read_number(answer, "crop pixels", "100")
     in_w, u = 256, 64.0  # the crop's width; the point's column in the unflipped crop
     # crop_affine(do_flip=True) mirrors the picture, x -> W - 1 - x, and the box's centre with it; the box centre
     # still lands on crop column in_w / 2, so the point's offset from it, u - in_w / 2, changes sign.
@@ -40,18 +28,18 @@ def _check_flipped_column(answer) -> str:
     if math.isclose(x, want, abs_tol=0.01):
         return ("192: the mirror takes the box's centre along, which still lands on crop column 128, and turns "
                 "the point's offset from it, -64, into +64. Without rotation a flipped crop is u -> 256 - u.")
-    if math.isclose(x, in_w - 1 - u, abs_tol=0.01):
-        raise Mistake("191 would be the crop's own columns mirrored (u -> 255 - u), as flipping the crop's pixels "
-                      "does. crop_affine mirrors the picture about its middle and the box with it; the box's centre "
-                      "still goes to crop column 128, so only the sign of the offset from 128 changes")
-    if math.isclose(x, u, abs_tol=0.01):
-        raise Mistake("the mirror moves the point: it is 64 columns left of the box's centre before the flip, so "
-                      "64 columns right of it after (and the box's centre is always crop column 128)")
-    if math.isclose(x, -u, abs_tol=0.01):
-        raise Mistake("-64 is outside the crop: the crop's columns run from 0 to 255. Mirror about the crop's "
-                      "centre, column 128, not about column 0")
-    if math.isclose(x, want / 4, abs_tol=0.01) or math.isclose(x, (in_w - 1 - u) / 4, abs_tol=0.01):
-        raise Mistake("that is in heatmap cells (crop pixels / 4); the question asks for the crop pixel column")
+    in_cells = "that is in heatmap cells (crop pixels / 4); the question asks for the crop pixel column"
+    named_slip(x, [
+        (in_w - 1 - u, ("191 would be the crop's own columns mirrored (u -> 255 - u), as flipping the crop's pixels "
+                        "does. crop_affine mirrors the picture about its middle and the box with it; the box's "
+                        "centre still goes to crop column 128, so only the sign of the offset from 128 changes")),
+        (u, ("the mirror moves the point: it is 64 columns left of the box's centre before the flip, so 64 columns "
+             "right of it after (and the box's centre is always crop column 128)")),
+        (-u, ("-64 is outside the crop: the crop's columns run from 0 to 255. Mirror about the crop's centre, column "
+              "128, not about column 0")),
+        (want / 4, in_cells),
+        ((in_w - 1 - u) / 4, in_cells),
+    ], rel=1e-9, abs_tol=0.01)  # rel: math.isclose's default, as before
     raise Mistake(f"{x:g} is not it: where is the box's centre in the crop, and how far from it is the point?")
 
 

@@ -1,9 +1,10 @@
 """Exercises of lesson 11, training (written directly, not generated).
 
 The lesson builds train_step, learning_rate and evaluate and then calls minipose.train.train, which it does not
-print. Its exercises ask for what it does not show: the cpu preset's rate in its last epoch (predicted first), the
-epoch loop itself (checked on a tiny BatchNorm network against a loop written here, never against train), and a
-linear warm-up in front of the step schedule. Their references live here.
+print. Its exercises ask for what it does not show: how many epochs of the cpu preset run at 1e-4 (predicted
+first), the epoch loop itself (checked on a tiny BatchNorm network against a loop written here, never against train), and the
+running averages a BatchNorm keeps in train mode (checked against an update written here in float64, which the tests
+compare with nn.BatchNorm2d). Their references live here.
 """
 from __future__ import annotations
 
@@ -14,47 +15,44 @@ import torch
 from torch import nn
 
 from minipose.config import Config
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.posenet import coord_l1_loss
 from minipose.train import preset_config
 
-# --- 11.0: predict the cpu preset's rate in its last epoch -----------------------------------------------------------
+# --- 11.0: predict how many epochs of the cpu preset run at 1e-4 -----------------------------------------------------
 
 _CPU = preset_config("cpu")  # lr 1e-3, divided by 10 at epochs 17 and 19, 20 epochs (0 to 19)
 
 
-def _check_last_rate(answer) -> str:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Mistake(f"write the rate as a number, like 0.001 or 1e-3; you gave {answer!r:.40}") from None
-    lr, factor, steps, last = _CPU.lr, _CPU.lr_dec_factor, _CPU.lr_dec_epoch, _CPU.end_epoch - 1
-    reached = sum(last >= e for e in steps)  # both: epoch 19 is itself a step epoch
-    want = lr / factor ** reached
-    if math.isclose(value, want, rel_tol=1e-6):
-        return (f"Epoch {last} runs at {want:g}: both step epochs {steps} have been reached (an epoch in "
-                f"lr_dec_epoch already runs at the lower rate), so 1e-3 is divided by 10 twice.")
-    if math.isclose(value, lr / factor ** (reached - 1), rel_tol=1e-6):
-        raise Mistake(f"epoch {last} is itself in lr_dec_epoch {steps}, so it already runs at the lower rate: "
-                      "learning_rate counts the steps with epoch >= e, and both have been reached")
-    if math.isclose(value, lr, rel_tol=1e-6):
-        raise Mistake(f"the rate does not stay at {lr:g}: it is divided by {factor:g} at each epoch of {steps}")
-    if math.isclose(value, lr / factor ** (reached + 1), rel_tol=1e-6):
-        raise Mistake(f"one step too many: there are only {len(steps)} step epochs, {steps}")
-    if value > lr:
-        raise Mistake(f"{value:g} is more than the starting rate {lr:g}: each step divides the rate by "
-                      f"{factor:g}, it never multiplies it")
-    if value <= 0 or value == int(value):
-        raise Mistake(f"{value:g} is not a learning rate: write the rate itself, a small positive number like "
-                      "0.001, not its power of ten")
-    raise Mistake(f"{value:g} is not it: start from {lr:g} and divide by {factor:g} once for every epoch of "
-                  f"{steps} that epoch {last} has reached")
+def _check_epochs_at_1e4(answer) -> str:
+    got = read_number(answer, "epochs", "5")
+    lr, factor, steps, end = _CPU.lr, _CPU.lr_dec_factor, _CPU.lr_dec_epoch, _CPU.end_epoch
+    rate = lr / factor  # 1e-4: one step reached
+    at_rate = [e for e in range(end) if math.isclose(lr / factor ** sum(e >= s for s in steps), rate)]
+    if got == len(at_rate):
+        return (f"{len(at_rate)} epochs, {at_rate[0]} and {at_rate[-1]}: epoch {steps[0]} is the first at the lower "
+                f"rate (an epoch in lr_dec_epoch already runs at it), and epoch {steps[1]} already runs at "
+                f"{rate / factor:g}.")
+    named_slip(got, [
+        (len(at_rate) + 1, f"epoch {steps[1]} is in lr_dec_epoch {steps}, so it already runs at {rate / factor:g}: "
+                           f"only the epochs from {steps[0]} up to {steps[1]} - 1 run at {rate:g}"),
+        (len(at_rate) - 1, f"epoch {steps[0]} is in lr_dec_epoch {steps}, so it already runs at {rate:g}: count it "
+                           "too"),
+        (4, f"4 epochs (17 to 20) is the paper's schedule, which steps at 17 and 21; the cpu preset steps at {steps}"),
+        (steps[0], f"{steps[0]} epochs (0 to {steps[0] - 1}) run at the starting rate {lr:g}, not at {rate:g}"),
+        (end, f"{end} is how many epochs the cpu preset trains in all"),
+        (0, f"the rate does pass through {rate:g}: it is divided by {factor:g} once at each epoch of {steps}"),
+    ], rel=0, abs_tol=0)
+    if got != int(got) or got < 0:
+        raise Mistake(f"{got:g} is not a number of epochs: give a whole number")
+    raise Mistake(f"{got:g} is not it: list the epochs 0 .. {end - 1} and the rate each runs at, "
+                  f"dividing by {factor:g} at every epoch of {steps} reached (epoch >= e)")
 
 
 q0 = Prediction(
-    "11.0", "predict the cpu preset's rate in its last epoch", "predicted_rate", _check_last_rate,
+    "11.0", "predict how many epochs of the cpu preset run at 1e-4", "epochs_at_1e4", _check_epochs_at_1e4,
     hints=["learning_rate divides config.lr once for every epoch e of lr_dec_epoch with epoch >= e.",
-           "Is 19 >= 19?"],
+           "Which epochs have reached 17 but not 19?"],
 )
 
 
@@ -277,88 +275,112 @@ q1 = Exercise(
 )
 
 
-# --- 11.2: a warm-up before the step schedule ------------------------------------------------------------------------
+# --- 11.2: BatchNorm's running averages ------------------------------------------------------------------------------
 
-_WARMUPS = [  # (what, config, warm-up epochs); each is checked at every epoch up to its end_epoch
-    ("the paper's Config (lr 1e-3, steps at 17 and 21, factor 10) with a warm-up of 5", Config(), 5),
-    ("a config with lr 0.02, steps at 2 and 6, factor 4, and a warm-up of 4 (a step inside the warm-up)",
-     dataclasses.replace(Config(), lr=0.02, lr_dec_epoch=(2, 6), lr_dec_factor=4.0, end_epoch=9), 4),
-    ("a config with lr 0.5, one step at 3, factor 2, and a warm-up of 1 (no ramp at all)",
-     dataclasses.replace(Config(), lr=0.5, lr_dec_epoch=(3,), lr_dec_factor=2.0, end_epoch=5), 1),
+def _batches(seed: int, shapes: list[tuple[int, int, int, int]], scale: float) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=generator) * scale + k for k, shape in enumerate(shapes)]
+
+
+_RUNS = [  # (what, batches, momentum); every channel's statistics move from batch to batch
+    ("three batches of 4 x 3 x 5 x 2, momentum 0.1 (PyTorch's default)", _batches(0, [(4, 3, 5, 2)] * 3, 2.0), 0.1),
+    ("two batches of different sizes, 2 x 2 x 3 x 3 then 6 x 2 x 1 x 2, momentum 0.5",
+     _batches(1, [(2, 2, 3, 3), (6, 2, 1, 2)], 3.0), 0.5),
+    ("four batches of 3 x 4 x 2 x 2, momentum None (a plain average)", _batches(2, [(3, 4, 2, 2)] * 4, 1.5), None),
+    ("one batch of 2 x 3 x 1 x 1 (two numbers per channel), momentum 0.3", _batches(3, [(2, 3, 1, 1)], 1.0), 0.3),
 ]
 
 
-def _steps(config: Config, epoch: int, late: bool = False, shift: int = 0) -> float:
-    """The step schedule; `late`: steps counted with epoch > e; `shift`: step epochs moved `shift` epochs later."""
-    reached = sum((epoch > e + shift) if late else (epoch >= e + shift) for e in config.lr_dec_epoch)
-    return config.lr / config.lr_dec_factor ** reached
+def _stats(x: torch.Tensor, unbiased: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each channel's mean and variance over its N x H x W numbers, as sums (float64)."""
+    x = x.double()
+    n = x.numel() // x.shape[1]
+    mean = x.sum(dim=(0, 2, 3)) / n
+    squares = ((x - mean.view(1, -1, 1, 1)) ** 2).sum(dim=(0, 2, 3))
+    return mean, squares / (n - 1 if unbiased else n)
 
 
-def _warmup_rate(config: Config, epoch: int, warmup: int) -> float:
-    """The reference: the step schedule's rate times min(1, (epoch + 1) / warmup)."""
-    return _steps(config, epoch) * min(1.0, (epoch + 1) / warmup)
+def _per_pixel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A slip: the statistics at each pixel over the batch, then averaged over the pixels."""
+    x = x.double()
+    return x.mean(dim=0).mean(dim=(1, 2)), x.var(dim=0).mean(dim=(1, 2))
 
 
-_WARMUP_MISTAKES = [  # (a wrong schedule, what the check says to it)
-    (lambda c, e, w: _steps(c, e),
-     ("there is no warm-up: epoch 0 runs at lr / warmup, and the rate climbs to lr over the first `warmup` "
-      "epochs")),
-    (lambda c, e, w: _steps(c, e) * min(1.0, e / w),
-     ("your ramp starts at 0, so epoch 0 does not train at all: the factor is (epoch + 1) / warmup, which is "
-      "1 / warmup at epoch 0 and 1 at epoch warmup - 1")),
-    (lambda c, e, w: _steps(c, e) * (e + 1) / w,
-     ("the warm-up never ends: after epoch warmup - 1 the factor stays at 1 (min(1, (epoch + 1) / warmup)), so "
-      "the rate never exceeds the step schedule's")),
-    (lambda c, e, w: c.lr * (e + 1) / w if e < w else _steps(c, e),
-     ("during the warm-up you ramp towards config.lr, ignoring a step epoch that falls inside it: the warm-up "
-      "factor multiplies the step schedule's rate at every epoch")),
-    (lambda c, e, w: c.lr * min(1.0, (e + 1) / w),
-     ("after the warm-up the rate never drops: the steps of config.lr_dec_epoch still divide it")),
-    (lambda c, e, w: _steps(c, e, shift=w) * min(1.0, (e + 1) / w),
-     ("your steps come `warmup` epochs late: lr_dec_epoch counts epochs from 0, like the warm-up, not from the "
-      "end of the warm-up")),
-    (lambda c, e, w: _steps(c, e, late=True) * min(1.0, (e + 1) / w),
-     ("each step comes one epoch late: an epoch listed in lr_dec_epoch already runs at the lower rate "
-      "(epoch >= e, not epoch > e)")),
-]
+def _running(batches, momentum, unbiased=True, start=(0.0, 1.0), flip=False, plain=None, per_pixel=False):
+    """The reference (defaults) and its slips: the update PyTorch documents for nn.BatchNorm2d, in float64."""
+    channels = batches[0].shape[1]
+    mean = torch.full((channels,), start[0], dtype=torch.float64)
+    var = torch.full((channels,), start[1], dtype=torch.float64)
+    for k, x in enumerate(batches, start=1):
+        weight = 1.0 / k if (momentum is None if plain is None else plain) else momentum
+        weight = 1.0 - weight if flip else weight
+        batch_mean, batch_var = _per_pixel_stats(x) if per_pixel else _stats(x, unbiased)
+        mean = (1 - weight) * mean + weight * batch_mean
+        var = (1 - weight) * var + weight * batch_var
+    return mean, var
 
 
-def _same_rates(got: list[float], want: list[float]) -> bool:
-    return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15) for a, b in zip(got, want))
+def _close(got, want) -> bool:
+    return all(torch.allclose(g, w, rtol=1e-4, atol=1e-5) for g, w in zip(got, want))
 
 
-def _check_warmup_rate(fn) -> str:
-    for what, config, warmup in _WARMUPS:
-        epochs = range(config.end_epoch)
-        want = [_warmup_rate(config, e, warmup) for e in epochs]
-        got = []
-        for epoch in epochs:
-            value = call(fn, config, epoch, warmup)
-            try:
-                got.append(float(value))
-            except (TypeError, ValueError):
-                raise Mistake(f"return a number; for epoch {epoch} you returned {value!r:.60}") from None
-
-        if _same_rates(got, want):
+def _check_running_stats(fn) -> str:
+    for what, batches, momentum in _RUNS:
+        given = [b.clone() for b in batches]
+        out = call(fn, given, momentum)
+        if any(not torch.equal(g, b) for g, b in zip(given, batches)) or len(given) != len(batches):
+            raise Mistake("your function changed the batches it was given (in place, or the list itself): compute "
+                          "new tensors instead")
+        channels = batches[0].shape[1]
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+            raise Mistake(f"return a pair of tensors (running_mean, running_var); for {what} you returned "
+                          f"{out!r:.60}")
+        if any(tuple(t.shape) != (channels,) for t in out):
+            raise Mistake(f"for {what} return {channels} numbers each, one per channel; your shapes are "
+                          f"{tuple(out[0].shape)} and {tuple(out[1].shape)}")
+        got = [t.detach().double().cpu() for t in out]
+        if _close(got, _running(batches, momentum)):
             continue
-        for wrong, message in _WARMUP_MISTAKES:
-            if _same_rates(got, [wrong(config, e, warmup) for e in epochs]):
-                raise Mistake(f"for {what}: {message}")
-        e = next(e for e in epochs if not math.isclose(got[e], want[e], rel_tol=1e-9, abs_tol=1e-15))
-        raise Mistake(f"for {what}, at epoch {e} the rate is {want[e]:g} (the step schedule's "
-                      f"{_steps(config, e):g} times min(1, {e + 1}/{warmup})); you return {got[e]:g}")
-    return ("Every epoch of three schedules matches the step schedule times min(1, (epoch + 1) / warmup): the "
-            "paper's with 5 warm-up epochs, one with a step inside a 4-epoch warm-up, and a warm-up of 1, "
-            "which is the plain step schedule.")
+        slips = [
+            (_running(batches, momentum, unbiased=False),
+             "running_var is updated with the *unbiased* variance of the batch (divided by n - 1, n = N x H x W "
+             "numbers per channel), although the batch itself is normalised with the biased one (divided by n)"),
+            (_running(batches, momentum, flip=True),
+             "your momentum weighs the old average: in PyTorch's BatchNorm it is the weight of the *new* batch, "
+             "running = (1 - momentum) x running + momentum x batch (the opposite of an optimiser's momentum)"),
+            (_running(batches, momentum, start=(0.0, 0.0)),
+             "a fresh BatchNorm's running_var starts at 1 (and running_mean at 0), not at 0: the first batch is "
+             "averaged into those"),
+            (_running(batches, 0.1) if momentum is None else None,
+             "momentum=None is not 0.1: PyTorch then keeps a cumulative average, the k-th batch weighted 1 / k, so "
+             "that every batch counts the same"),
+            (_running(batches, momentum, plain=True) if momentum is not None else None,
+             f"with momentum {momentum} the batches do not count the same: each update weighs the new batch by "
+             "momentum, so older batches fade (a plain average is momentum=None only)"),
+            (_running(batches, momentum, per_pixel=True),
+             "the statistics are over every number of a channel at once, N x H x W of them: you took them at each "
+             "pixel over the batch, then averaged"),
+        ]
+        for wrong, sentence in slips:
+            if wrong is not None and _close(got, wrong):
+                raise Mistake(f"for {what}: {sentence}")
+        want = _running(batches, momentum)
+        raise Mistake(f"for {what}: running_mean should be {[round(v, 4) for v in want[0].tolist()]} and "
+                      f"running_var {[round(v, 4) for v in want[1].tolist()]}; you return "
+                      f"{[round(v, 4) for v in got[0].tolist()]} and {[round(v, 4) for v in got[1].tolist()]}")
+    return ("Matches the running averages of nn.BatchNorm2d for four runs: momentum 0.1 and 0.5, batches of "
+            "different sizes, momentum None, and a batch of two numbers per channel.")
 
 
 q2 = Exercise(
-    "11.2", "a linear warm-up before the step schedule", "my_warmup_rate", _check_warmup_rate,
-    refuses=("minipose.steps.learning_rate",),
+    "11.2", "BatchNorm's running averages", "my_running_stats", _check_running_stats,
+    refuses=("torch.nn.BatchNorm2d", "torch.nn.functional.batch_norm", "torch.batch_norm"),
     hints=[
-        "Two factors: the step schedule's rate (config.lr divided by config.lr_dec_factor once for every epoch e "
-        "of config.lr_dec_epoch with epoch >= e), times the warm-up factor min(1, (epoch + 1) / warmup).",
-        "At epoch 0 the factor is 1 / warmup, at epoch warmup - 1 it is 1, and it stays 1 after that.",
+        "PyTorch's documentation of nn.BatchNorm2d: 'x_new = (1 - momentum) x x_hat + momentum x x_t', the "
+        "stored variance is the unbiased one, and momentum=None means a cumulative moving average. A fresh "
+        "layer starts at mean 0 and variance 1.",
+        "A channel's numbers are x[:, c] for every sample and pixel: x.transpose(0, 1).reshape(C, -1) lines "
+        "them up, one row per channel. With momentum None the k-th batch (from 1) is weighed 1 / k.",
     ],
 )
 

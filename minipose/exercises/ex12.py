@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 import numpy as np
 
 from minipose.config import Config
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
 
 def _array(got, shape, what: str) -> np.ndarray:
@@ -38,21 +37,14 @@ def _close(a, b, tol=1e-6) -> bool:
 # --- 12.0: predict a joint's depth target, in bins -------------------------------------------------------------------
 
 def _check_depth_bin(answer) -> str:
-    if hasattr(answer, "item") and not isinstance(answer, numbers.Real):  # a numpy or torch scalar
-        try:
-            answer = answer.item()
-        except (TypeError, ValueError, RuntimeError):
-            pass  # more than one number: said below
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real) or not math.isfinite(answer):
-        raise Mistake(f"give one number of bins, e.g. 7.25; you gave {answer!r:.40}")
-    got = float(answer)
+    got = read_number(answer, "bins", "7.25")
     bins, box, ahead = 16, 2000.0, -300.0  # this lesson's network; 300 mm in front of the root (nearer the camera)
     per_bin = box / bins  # 125 mm
     want = (ahead + box / 2) / per_bin  # millimetres from the box's near face, in bins
     if abs(got - want) <= 0.01:
         return ("5.6: bin 0 is the box's near face, 1000 mm in front of the root, so the joint is 700 mm behind it, "
                 "700 / 125 mm per bin = 5.6. Back to mm: 5.6 x 125 - 1000 = -300.")
-    for value, sentence in [
+    named_slip(got, [
         ((-ahead + box / 2) / per_bin, "10.4 is 300 mm *behind* the root: depth grows away from the camera, and bin 0 "
                                        "is the near face, so a joint in front of the root has a bin below 8"),
         (-ahead / per_bin, "300 / 125 = 2.4 counts from bin 0 as if it were the root; bin 0 is the box's near face, "
@@ -62,9 +54,7 @@ def _check_depth_bin(answer) -> str:
         (5.0, "the target is not rounded to a bin: PoseNet's targets and soft-argmax's answers are fractional bins"),
         (6.0, "the target is not rounded to a bin: PoseNet's targets and soft-argmax's answers are fractional bins"),
         (bins / 2, "8 is the root's own bin, the middle of the box; the joint is 300 mm nearer the camera"),
-    ]:
-        if abs(got - value) <= 0.01:
-            raise Mistake(sentence)
+    ], rel=0, abs_tol=0.01)
     raise Mistake(f"{got:g} is not it: how many millimetres is the joint behind the box's near face (1000 mm in "
                   "front of the root), and how many millimetres is one bin?")
 

@@ -8,11 +8,9 @@ minipose.metrics.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 from minipose.exercises.ex12 import _array, _close  # lesson 12's checks read answers the same way
 from minipose.metrics import pa_mpjpe, rigid_align
 
@@ -22,18 +20,14 @@ _NUDGE = (30.0, 40.0, 0.0)  # mm, added to every joint but the pelvis (joint 0),
 
 
 def _check_nudged_mpjpe(answer) -> str:
-    if hasattr(answer, "item") and getattr(answer, "size", 1) == 1:
-        answer = answer.item()
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-        raise Mistake(f"give one number of millimetres, e.g. 12.34; you gave {answer!r:.40}")
-    got = float(answer)
+    got = read_number(answer, "millimetres", "12.34")
     step = float(np.sqrt(sum(c * c for c in _NUDGE)))  # 50 mm: one Euclidean distance per moved joint
     right = step * 16 / 17  # 16 of the 17 evaluation joints moved; the pelvis has error 0 and still counts
     if abs(got - right) <= 0.1:
         return (f"MPJPE is 16 x 50 / 17 = {right:.2f} mm: each moved joint misses by sqrt(30^2 + 40^2) = 50 mm, the "
                 "pelvis by 0, and the thorax is not scored.")
     components = sum(abs(c) for c in _NUDGE)
-    wrong = [
+    named_slip(got, [
         (step, "the pelvis is one of the 17 evaluation joints, and it did not move: its error is 0, so the mean is "
                "16 x 50 / 17, a little under 50"),
         (0.0, "root alignment subtracts the pelvis, and the pelvis stayed where it was: the other joints keep "
@@ -47,10 +41,7 @@ def _check_nudged_mpjpe(answer) -> str:
         (components / 3 * 16 / 17, "you averaged |dx|, |dy|, |dz| separately: each joint's error is one Euclidean "
                                    "distance, 50 mm"),
         (step ** 2 * 16 / 17, "MPJPE averages distances, not squared distances (mm, not mm^2)"),
-    ]
-    for value, sentence in wrong:
-        if abs(got - value) <= 0.1:
-            raise Mistake(sentence)
+    ], rel=0, abs_tol=0.1)
     raise Mistake(f"{got:g} mm is not it: how far is each moved joint from where it was, and how many of the 17 "
                   "evaluation joints moved?")
 

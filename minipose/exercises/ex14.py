@@ -2,35 +2,23 @@
 
 The lesson counts FLOPs with FlopCounterMode, measures the heatmap volume's bytes, and writes soft-argmax's gradient
 p_i (x_i - x_hat) by hand. Its exercises ask for what it does not print: the FLOPs of the head's last convolution
-(predicted first), the FLOPs of any convolution and the bytes of a volume in any dtype as formulas, and the gradient
-of a heatmap's *variance* (DSNT's regulariser) with respect to its logits. Their references live here.
+(predicted first), the FLOPs of any convolution as a formula, then of a *transposed* convolution, whose work follows
+its input rather than its output, and the gradient of a heatmap's *variance* (DSNT's regulariser) with respect to its
+logits. Their references live here.
 """
 from __future__ import annotations
-
-import numbers
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
-
-def _number(got, what: str) -> float:
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Mistake(f"return {what} as one number; you returned {type(got).__name__}")
-    return float(got)
 
 # --- 14.0: predict the FLOPs of the head's last convolution ----------------------------------------------------------
 
 def _check_final_layer_gflop(answer) -> str:
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-        raise Mistake(f"give one number, the GFLOP per crop (e.g. 1.23); you gave {answer!r:.40}")
-    got = float(answer)
+    got = read_number(answer, "GFLOP per crop", "1.23")
     got = got / 1e9 if got > 1e6 else got  # FLOPs rather than GFLOP: read as FLOPs
     channels_in, joints, bins, size = 256, 18, 64, 64  # 256 deconvolution channels -> 18 x 64, at 64 x 64
     macs = channels_in * joints * bins * size * size  # a 1x1 kernel: one multiply-add per input channel
@@ -51,9 +39,7 @@ def _check_final_layer_gflop(answer) -> str:
         (2 * macs * 32 / 1e9, "the table is per crop: do not multiply by the batch of 32"),
         (2 * macs / 4 / 1e9, "the input has the head's 256 channels (config.head_channels), not 64"),
     ]
-    for value, sentence in wrong:
-        if abs(got - value) <= 0.02 * value:
-            raise Mistake(sentence)
+    named_slip(got, wrong, rel=0.02)
     raise Mistake(f"{got:g} GFLOP is not it: how many outputs does the layer write, and how many products does "
                   "each one sum?")
 
@@ -93,7 +79,7 @@ def _check_conv_flops(fn) -> str:
         torch.manual_seed(0)
         conv = nn.Conv2d(**kwargs)
         want = _flops(nn.Conv2d(**kwargs), h, w)
-        got = _number(call(fn, conv, h, w), "the FLOPs")
+        got = read_number(call(fn, conv, h, w), "FLOPs", "1234")
         if got == want:
             continue
         kh, kw = conv.kernel_size
@@ -133,7 +119,7 @@ def _check_conv_flops(fn) -> str:
 
 q1 = Exercise(
     "14.1", "the FLOPs of a convolution", "my_conv_flops", _check_conv_flops,
-    refuses=("minipose.bench.forward_flops",),
+    refuses=("torch.utils.flop_counter.FlopCounterMode", "minipose.bench.forward_flops"),
     hints=[
         "Each output number is a sum over in_channels x kh x kw products. How many output numbers are there, for "
         "out_channels channels of out_h x out_w?",
@@ -143,45 +129,77 @@ q1 = Exercise(
 )
 
 
-# --- 14.2: bytes of a heatmap volume ---------------------------------------------------------------------------------
+# --- 14.2: FLOPs of a transposed convolution -------------------------------------------------------------------------
 
-_VOLUMES = [
-    (32, 18, 64, 64, 64, torch.float32), (2, 17, 16, 16, 16, torch.bfloat16), (3, 18, 64, 8, 12, torch.float16),
-    (1, 21, 32, 16, 24, torch.float64),
+_DECONVS = [  # (what, deconvolution, input height, input width)
+    ("a deconvolution like the head's (4x4, stride 2, padding 1)", dict(
+        in_channels=8, out_channels=6, kernel_size=4, stride=2, padding=1, bias=False), 8, 8),
+    ("a 3x3 stride-2 deconvolution with padding 1 and output_padding 1", dict(
+        in_channels=5, out_channels=3, kernel_size=3, stride=2, padding=1, output_padding=1, bias=False), 9, 7),
+    ("a 3x5 kernel, stride (2, 1), padding (0, 2), with a bias", dict(
+        in_channels=4, out_channels=7, kernel_size=(3, 5), stride=(2, 1), padding=(0, 2)), 6, 11),
+    ("a 4x4 stride-1 deconvolution without padding", dict(
+        in_channels=3, out_channels=5, kernel_size=4, bias=False), 5, 6),
+    ("a 2x2 stride-3 deconvolution, whose kernel leaves gaps", dict(
+        in_channels=6, out_channels=2, kernel_size=2, stride=3, bias=False), 4, 7),
 ]
 
 
-def _check_volume_bytes(fn) -> str:
-    for b, j, d, h, w, dtype in _VOLUMES:
-        want = torch.empty(b, j * d, h, w, dtype=dtype, device="meta").nbytes
-        got = _number(call(fn, b, j, d, h, w, dtype), "the number of bytes")
+def _deconv_flops(deconv: nn.ConvTranspose2d, h: int, w: int) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.device("meta"):
+        deconv.to("meta")(torch.empty(1, deconv.in_channels, h, w, device="meta"))
+    return int(counter.get_total_flops())
+
+
+def _check_deconv_flops(fn) -> str:
+    for what, kwargs, h, w in _DECONVS:
+        torch.manual_seed(0)
+        deconv = nn.ConvTranspose2d(**kwargs)
+        want = _deconv_flops(nn.ConvTranspose2d(**kwargs), h, w)
+        got = read_number(call(fn, deconv, h, w), "FLOPs", "1234")
         if got == want:
             continue
-        size = torch.finfo(dtype).bits // 8
-        n = b * j * d * h * w
-        where = f"for batch {b}, {j} joints, {d} bins, {h} x {w}, {dtype}"
-        wrong = [
-            (n * 4, "you took 4 bytes per number for every dtype: float16 and bfloat16 take 2, float64 8 "
-                    "(torch.finfo(dtype).bits // 8, or torch.empty((), dtype=dtype).element_size())"),
-            (n * size * 8, "you counted bits: a byte is 8 bits"),
-            (n, "you counted numbers, not bytes: multiply by the bytes per number"),
-            (n // d * size, "you left out depth_dim: every joint has depth_dim heatmaps of H x W"),
-            (n // j * size, "you left out joint_num: the head writes joint_num x depth_dim channels"),
-            (n // b * size, "you left out the batch"),
+        (kh, kw), (sh, sw), (ph, pw) = deconv.kernel_size, deconv.stride, deconv.padding
+        oph, opw = deconv.output_padding
+        oh, ow = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw  # the output's size
+        cin, cout = deconv.in_channels, deconv.out_channels
+        ch, cw = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1  # what a convolution would give
+        slips = [
+            (2 * cout * oh * ow * cin * kh * kw,
+             "you counted it as a convolution over its output, every output number summing in_channels x kh x kw "
+             "products. A transposed convolution works the other way: each *input* number is multiplied into a kh "
+             "x kw patch of every output channel, so count the input's positions"),
+            (2 * cout * ch * cw * cin * kh * kw,
+             "you used a convolution's output size, (size + 2 padding - kernel) // stride + 1: a transposed "
+             "convolution makes its input larger, not smaller, and its work follows the input's positions"),
+            (cin * cout * kh * kw * h * w, "you counted multiply-adds: FlopCounterMode counts each as 2"),
+            (2 * cout * oh * ow * cin * kh * kw / (sh * sw),
+             "you divided the output-side count by the stride's area: that equals the work only when the output is "
+             "exactly stride x input (as in the head). Padding, output_padding and the kernel's overhang change the "
+             "output's size but not the work: count each input position's kh x kw x out_channels products"),
+            (2 * cin * cout * h * w, "you left out the kernel's area: each input number meets all kh x kw weights "
+                                     "of every output channel"),
+            (2 * cin * cout * kh * kw * h * w + cout * oh * ow,
+             "you counted the bias additions: FlopCounterMode (and this exercise) leaves them out"),
         ]
-        for value, sentence in wrong:
-            if got == value:
-                raise Mistake(f"{where}: {sentence}")
-        raise Mistake(f"{where}, the volume takes {want:,} bytes; you return {got:,.0f}")
-    return "Equals the bytes of a meta tensor of that shape for float32, bfloat16, float16 and float64."
+        try:
+            named_slip(got, slips, rel=1e-9, abs_tol=0.5)
+        except Mistake as slip:
+            raise Mistake(f"for {what}: {slip}") from None
+        raise Mistake(f"for {what} on a {h} x {w} input, FlopCounterMode counts {want:,} FLOPs; you return {got:,.0f}")
+    return ("Equals torch's FlopCounterMode for five transposed convolutions: the head's, output_padding, a "
+            "non-square kernel and stride, no padding, and a stride larger than the kernel.")
 
 
 q2 = Exercise(
-    "14.2", "the bytes of a heatmap volume", "my_volume_bytes", _check_volume_bytes,
+    "14.2", "the FLOPs of a transposed convolution", "my_deconv_flops", _check_deconv_flops,
+    refuses=("torch.utils.flop_counter.FlopCounterMode", "minipose.bench.forward_flops"),
     hints=[
-        "The head's output is batch x (joint_num * depth_dim) x height x width numbers. How many bytes is one number "
-        "of each dtype?",
-        "torch.finfo(dtype).bits // 8 bytes per number: 4 for float32, 2 for float16 and bfloat16, 8 for float64.",
+        "A transposed convolution is the backward of a convolution: each input number, in each input channel, is "
+        "multiplied by a kh x kw patch of weights for every output channel and added into the output.",
+        "So the products are in_channels x out_channels x kh x kw per input position, whatever the padding. Check "
+        "your formula on the head's first deconvolution in the lesson's table: 2048 -> 256 channels, 4 x 4, on 8 x 8.",
     ],
 )
 

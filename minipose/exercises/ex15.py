@@ -8,13 +8,11 @@ helpers are refused while a check runs.
 """
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from minipose.exercises import Exercise, Mistake, Prediction, Question, call
+from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
 # torch's own fold: the lesson uses it, the exercises ask for its arithmetic. Refused while a check runs, however it
 # is reached (the lesson's import, torch.nn.utils, or torch.ao's and torch.fx's module fusion, which call it).
@@ -35,38 +33,35 @@ def _paper_batchnorms() -> dict[str, int]:
 
 
 def _check_batchnorms(answer) -> str:
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if not isinstance(answer, numbers.Real) or isinstance(answer, bool):
-        raise Mistake(f"give one whole number, a count of BatchNorm layers; you gave {answer!r:.40}")
-    if answer != int(answer):
+    value = read_number(answer, "BatchNorm layers", "12")
+    if value != int(value):
         raise Mistake("a count of layers is a whole number")
-    got, parts = int(answer), _paper_batchnorms()
+    got, parts = int(value), _paper_batchnorms()
     right = sum(parts.values())
     blocks = sum(_RESNET50_STAGES)
     if got == right:
         return (f"{right} = {parts['stem']} in the stem + 3 x {blocks} in the bottlenecks + {parts['projections']} "
                 f"in the projection shortcuts + {parts['head']} in the head: fold_batchnorm folds every one.")
     backbone = right - parts["head"]
-    named = {
-        backbone: f"{backbone} is the backbone alone: the head's three deconvolutions are each followed by a "
-                  "BatchNorm too (deconv -> BN -> ReLU, lesson 04), and fold_batchnorm folds those as well",
-        right - parts["projections"]: "the projection shortcuts have BatchNorms too: the first block of each of the "
-                                      "four stages projects its input with a 1x1 convolution followed by a BatchNorm",
-        right - 1: "count layer1's projection too (its first block keeps stride 1 but turns 64 channels into 256, so "
-                   "all four stages have one), or the stem's bn1, after its 7x7 convolution",
-        right + 1: "the head's last layer, the 1x1 convolution that makes the heatmaps, has a bias and no BatchNorm",
-        23: "23 is the small network of this lesson (ResNet-18: BasicBlocks of two convolutions, three projections); "
-            "the paper's ResNet-50 is built of bottlenecks, three convolutions each",
-        0: "0 is how many are left after folding; the question is how many it folds away",
-        1 + 3 * blocks: f"{1 + 3 * blocks} counts the stem and the bottlenecks' main path only: add the four "
-                        "projection shortcuts and the head's three deconvolutions",
-    }
-    if got in named:
-        raise Mistake(named[got])
-    if got - 1 - 2 * blocks in (0, 3, 4, 6, 7):
-        raise Mistake("two BatchNorms per block is the BasicBlock of ResNet-18 and 34; ResNet-50's bottleneck has "
-                      "three convolutions (1x1, 3x3, 1x1), each with its BatchNorm")
+    basic = ("two BatchNorms per block is the BasicBlock of ResNet-18 and 34; ResNet-50's bottleneck has three "
+             "convolutions (1x1, 3x3, 1x1), each with its BatchNorm")
+    named_slip(got, [  # counts: only the exact number names a slip
+        (backbone, (f"{backbone} is the backbone alone: the head's three deconvolutions are each followed by a "
+                    "BatchNorm too (deconv -> BN -> ReLU, lesson 04), and fold_batchnorm folds those as well")),
+        (right - parts["projections"], ("the projection shortcuts have BatchNorms too: the first block of each of "
+                                        "the four stages projects its input with a 1x1 convolution followed by a "
+                                        "BatchNorm")),
+        (right - 1, ("count layer1's projection too (its first block keeps stride 1 but turns 64 channels into 256, "
+                     "so all four stages have one), or the stem's bn1, after its 7x7 convolution")),
+        (right + 1, "the head's last layer, the 1x1 convolution that makes the heatmaps, has a bias and no BatchNorm"),
+        (23, ("23 is the small network of this lesson (ResNet-18: BasicBlocks of two convolutions, three "
+              "projections); the paper's ResNet-50 is built of bottlenecks, three convolutions each")),
+        (0, "0 is how many are left after folding; the question is how many it folds away"),
+        (1 + 3 * blocks, (f"{1 + 3 * blocks} counts the stem and the bottlenecks' main path only: add the four "
+                          "projection shortcuts and the head's three deconvolutions")),
+        # the stem and two per block, with or without the head (3) and the projections (3 or 4)
+        *[(1 + 2 * blocks + extra, basic) for extra in (0, 3, 4, 6, 7)],
+    ], rel=0, abs_tol=0)
     raise Mistake(f"{got} is not it: count the stem, three per bottleneck ({' + '.join(map(str, _RESNET50_STAGES))} "
                   "blocks), the projection shortcuts and the head's deconvolutions")
 
