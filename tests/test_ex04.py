@@ -59,10 +59,11 @@ def test_first_deconv_weights_check():
         (2048 * 256 * 16 + 512, "belong to the next layer"),
         (256 * 256 * 16, "is the second (and the third) deconvolution"),
         (10_783_360, "the whole head"),
-        ("8,388,608", "give one number of weights"),
+        ("8.4 million", "give one number of weights"),
         (8388608.5, "whole number"),
         (1000, "1,000 is not it"),
     ])
+    assert ex04.q0.result("8,388,608").passed  # a number written as text counts too
     assert ex04.q0.result(8.388608e6).status == PASSED  # a float that is the count counts too
 
 

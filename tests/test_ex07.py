@@ -23,9 +23,10 @@ def test_predicted_entries_check():
         (3, "not per layer with weights"),
         (10, "ReLU has no weights and no buffers"),
         (12, "12 is not it"),
-        ("9", "give one number of entries"),
+        ("nine", "give one number of entries"),
         (9.5, "give a whole number of entries"),
     ])
+    assert ex07.q0.result("9").passed  # a number written as text counts too
     assert ex07.q0.result(9.0).status == PASSED
 
 

@@ -39,46 +39,65 @@ def test_batchnorm_count_reference_against_real_networks():
     assert count == sum(isinstance(m, nn.BatchNorm2d) for m in net.modules())
 
 
-def test_fold_check():
-    def fold(conv, bn, mode=""):
-        eps = 0.0 if mode == "no eps" else bn.eps
-        std = bn.running_var + eps if mode == "var" else torch.sqrt(bn.running_var + eps)
-        gamma = torch.ones_like(bn.weight) if mode == "no gamma" else bn.weight
-        scale = gamma / std
-        cb = conv.bias if conv.bias is not None and mode != "no conv bias" else torch.zeros_like(bn.running_mean)
-        if mode == "in channels":
-            weight = conv.weight * scale[None, :, None, None]
-        else:
-            weight = conv.weight * scale[:, None, None, None]
-        bias = {"mean after": cb * scale - bn.running_mean + bn.bias, "no beta": (cb - bn.running_mean) * scale,
-                "plus mean": (cb + bn.running_mean) * scale + bn.bias,
-                "bias unscaled": cb - bn.running_mean * scale + bn.bias}.get(mode, (cb - bn.running_mean) * scale + bn.bias)
-        return weight, bias
+def _before(bn, conv, mode=""):
+    """A student's my_fold_before, written independently of the checker (with einsum), one thing done differently."""
+    eps = 0.0 if mode == "no eps" else bn.eps
+    s = bn.weight / torch.sqrt(bn.running_var + eps)
+    t = (bn.bias if mode == "beta only" else bn.bias - bn.running_mean * s)
+    w = conv.weight
+    weight = torch.einsum("oikl,o->oikl", w, s) if mode == "out channels" else torch.einsum("oikl,i->oikl", w, s)
+    b = conv.bias if conv.bias is not None and mode != "no conv bias" else torch.zeros(w.shape[0])
+    shift = {"mean over kernel": torch.einsum("oikl,i->o", w, t) / (w.shape[2] * w.shape[3]),
+             "t added": t, "no shift": torch.zeros_like(t)}.get(mode, torch.einsum("oikl,i->o", w, t))
+    return weight, b + shift
 
-    assert_verdicts(ex15.q1, reference("15.1", "my_fold"), [
-        (lambda c, b: fold(c, b, "var"), "divided by the variance"),
-        (lambda c, b: fold(c, b, "no eps"), "left out eps"),
-        (lambda c, b: fold(c, b, "in channels"), "scaled the input channels"),
-        (lambda c, b: fold(c, b, "no gamma"), "left out gamma"),
-        (lambda c, b: (c.weight * (b.weight / (torch.sqrt(b.running_var) + b.eps))[:, None, None, None],
-                       fold(c, b)[1]), "outside the square root"),
-        (_torch_fusion, "this calls torch.nn.utils.fusion.fuse_conv_bn_eval"),
-        (_torch_weights, "this calls torch.nn.utils.fusion.fuse_conv_bn_weights"),
-        (lambda c, b: fold(c, b, "mean after"), "after scaling"),
-        (lambda c, b: fold(c, b, "no beta"), "left out beta"),
-        (lambda c, b: fold(c, b, "no conv bias"), "dropped the convolution's own bias"),
-        (lambda c, b: fold(c, b, "plus mean"), "added the running mean"),
-        (lambda c, b: fold(c, b, "bias unscaled"), "must be scaled too"),
-        (lambda c, b: (fold(c, b)[0], None), "return a bias too"),
-        (lambda c, b: fold(c, b)[0], "return two tensors"),
-        (lambda c, b: (fold(c, b)[0][:, :1], fold(c, b)[1]), "keep conv.weight's shape"),
-        (lambda c, b: (fold(c, b)[0] * 1.01, fold(c, b)[1]), "your weight is not"),
-        (lambda c, b: (fold(c, b)[0], fold(c, b)[1] + 0.1), "your bias is not"),
+
+def test_fold_before_check():
+    assert_verdicts(ex15.q1, reference("15.1", "my_fold_before"), [
+        (lambda b, c: _before(b, c, "out channels"), "you scaled the output channels"),
+        (lambda b, c: _before(b, c, "no eps"), "left out eps"),
+        (lambda b, c: _before(b, c, "mean over kernel"), "not their average"),
+        (lambda b, c: _before(b, c, "t added"), "only through the weights"),
+        (lambda b, c: _before(b, c, "no shift"), "you kept the convolution's own bias only"),
+        (lambda b, c: _before(b, c, "no conv bias"), "dropped the convolution's own bias"),
+        (lambda b, c: _before(b, c, "beta only"), "you shifted by beta only"),
+        (lambda b, c: (_before(b, c)[0], None), "return a bias too"),
+        (lambda b, c: _before(b, c)[0], "return two tensors"),
+        (lambda b, c: (_before(b, c)[0][:, :1], _before(b, c)[1]), "keep conv.weight's shape"),
+        (lambda b, c: (_before(b, c)[0] * 1.01, _before(b, c)[1]), "your weight is not"),
+        (lambda b, c: (_before(b, c)[0], _before(b, c)[1] + 0.1), "your bias is not"),
+        (lambda b, c: _torch_fusion(c, b), "this calls torch.nn.utils.fusion.fuse_conv_bn_eval"),
+        (lambda b, c: _torch_weights(c, b), "this calls torch.nn.utils.fusion.fuse_conv_bn_weights"),
     ])
 
 
+def test_fold_before_reference_computes_conv_of_bn():
+    """The checker's folded weights, put into a real nn.Conv2d, give torch's conv(bn(x)) on random inputs; with
+    padding the border would differ (the zeros are padded after the BatchNorm), which is why the cases have none."""
+    for seed, bias, eps, kernel, stride in [(0, False, 1e-5, 3, 1), (1, True, 1e-5, 1, 1), (2, True, 0.5, 3, 2)]:
+        bn, conv = ex15._bn_conv(seed, bias, eps, kernel, stride)
+        weight, b = ex15._fold_before(bn, conv)
+        folded = nn.Conv2d(4, 4, kernel, stride=stride, bias=True).double().eval()
+        with torch.no_grad():
+            folded.weight.copy_(weight)
+            folded.bias.copy_(b)
+            x = torch.randn(2, 4, 9, 7, dtype=torch.float64)
+            want = conv.double()(bn.double()(x))
+            assert torch.allclose(folded(x), want, atol=1e-10), (seed, kernel, stride)
+    bn, conv = ex15._bn_conv(0, True, 1e-5, 3, 1)
+    padded = nn.Conv2d(4, 4, 3, padding=1).double().eval()
+    weight, b = ex15._fold_before(bn, conv)
+    with torch.no_grad():
+        padded.weight.copy_(weight)
+        padded.bias.copy_(b)
+        conv.padding = (1, 1)
+        x = torch.randn(1, 4, 6, 6, dtype=torch.float64)
+        difference = (padded(x) - conv.double()(bn.double()(x))).abs()
+    assert difference[..., 1:-1, 1:-1].max() < 1e-10 and difference.max() > 1e-3  # exact inside, not at the border
+
+
 def test_fold_refuses_torchs_fold_reached_through_torch_fx():
-    result = ex15.q1.result(_through_torch_fx)
+    result = ex15.q1.result(lambda bn, conv: _through_torch_fx(conv, bn))
     assert result.status == "failed" and "this calls torch.nn.utils.fusion.fuse_conv_bn_eval" in result.message
 
 

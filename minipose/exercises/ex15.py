@@ -2,15 +2,15 @@
 
 The lesson folds BatchNorm into convolutions with torch's `fuse_conv_bn_eval` and checks the folded network. Its
 exercises ask for what it does not print: how many BatchNorms folding removes from the paper's PoseNet (predicted
-first, from the blocks of lessons 01-04), and the fold's arithmetic by hand, for a convolution and then for a
-deconvolution, whose weight stores the output channels on another axis. Their references live here; torch's fusion
+first, from the blocks of lessons 01-04), and the fold's arithmetic by hand for two cases the lesson does not
+print: a BatchNorm *before* a convolution (it scales the input channels, and its shift reaches the output through
+the kernel), and a BatchNorm after a deconvolution, whose weight stores the output channels on another axis. Their references live here; torch's fusion
 helpers are refused while a check runs.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from minipose.exercises import Exercise, Mistake, Prediction, Question, call, named_slip, read_number
 
@@ -75,22 +75,7 @@ q0 = Prediction(
 )
 
 
-# --- 15.1: fold a BatchNorm ------------------------------------------------------------------------------------------
-
-def _conv_bn(seed: int, bias: bool, eps: float):
-    g = torch.Generator().manual_seed(seed)
-    conv = nn.Conv2d(4, 4, 3, padding=1, bias=bias)  # as many in as out channels: a wrong axis would fit the shape
-    bn = nn.BatchNorm2d(4, eps=eps)
-    with torch.no_grad():
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
-        if bias:
-            conv.bias.copy_(torch.randn(4, generator=g))
-        bn.weight.copy_(torch.rand(4, generator=g) + 0.5)
-        bn.bias.copy_(torch.randn(4, generator=g))
-        bn.running_mean.copy_(torch.randn(4, generator=g))
-        bn.running_var.copy_(torch.rand(4, generator=g) * 3 + 0.2)
-    return conv.eval(), bn.eval()
-
+# --- the bias slips of 15.2 ---------------------------------------------------------------------------------------
 
 def _bias_mistakes(cb, mean, scale, beta) -> list[tuple[torch.Tensor, str]]:
     """Realistic wrong folded biases (of a convolution or a deconvolution) and the sentence that names each."""
@@ -104,19 +89,54 @@ def _bias_mistakes(cb, mean, scale, beta) -> list[tuple[torch.Tensor, str]]:
     ]
 
 
-def _check_fold(fn) -> str:
-    for seed, bias, eps in [(0, False, 1e-5), (1, True, 1e-5), (2, True, 0.5)]:
-        conv, bn = _conv_bn(seed, bias, eps)
-        fused = fuse_conv_bn_eval(conv, bn)  # the reference (the answer may not call it: see refuses=)
+# --- 15.1: fold a BatchNorm into the convolution after it ----------------------------------------------------------
+
+def _bn_conv(seed: int, bias: bool, eps: float, kernel: int = 3, stride: int = 1):
+    """A BatchNorm (eval mode, 4 channels) and the convolution after it: 4 -> 4 channels, so that a weight scaled
+    along the wrong axis still fits the shape; no padding, where folding is exact."""
+    g = torch.Generator().manual_seed(seed)
+    bn = nn.BatchNorm2d(4, eps=eps)
+    conv = nn.Conv2d(4, 4, kernel, stride=stride, padding=0, bias=bias)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        if bias:
+            conv.bias.copy_(torch.randn(4, generator=g))
+        bn.weight.copy_(torch.rand(4, generator=g) + 0.5)
+        bn.bias.copy_(torch.randn(4, generator=g))
+        bn.running_mean.copy_(torch.randn(4, generator=g))
+        bn.running_var.copy_(torch.rand(4, generator=g) * 3 + 0.2)
+    return bn.eval(), conv.eval()
+
+
+def _fold_before(bn, conv, axis: int = 1, through_kernel: bool = True, eps: bool = True):
+    """The reference (defaults) and its slips, in float64: bn(x) = s x + t per input channel, so
+    conv(bn(x)) = (W s) * x + (b + sum over input channels and kernel of W t)."""
+    w = conv.weight.double()
+    var, mean, gamma, beta = (v.double() for v in (bn.running_var, bn.running_mean, bn.weight, bn.bias))
+    s = gamma / torch.sqrt(var + (bn.eps if eps else 0.0))
+    t = beta - mean * s
+    shape = [1, 1, 1, 1]
+    shape[axis] = -1
+    weight = w * s.view(shape)
+    b = conv.bias.double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    shift = (w * t.view(1, -1, 1, 1)).sum(dim=(1, 2, 3)) if through_kernel else (w.sum(dim=(2, 3)) @ t) / (
+        w.shape[2] * w.shape[3])
+    return weight, b + shift
+
+
+def _check_fold_before(fn) -> str:
+    for seed, bias, eps, kernel, stride in [(0, False, 1e-5, 3, 1), (1, True, 1e-5, 1, 1), (2, True, 0.5, 3, 2)]:
+        bn, conv = _bn_conv(seed, bias, eps, kernel, stride)
         with torch.no_grad():
-            got = call(fn, conv, bn)
-        what = f"a convolution {'with' if bias else 'without'} a bias, BatchNorm eps {eps}"
+            got = call(fn, bn, conv)
+        what = (f"a BatchNorm (eps {eps}) before a {kernel}x{kernel} stride-{stride} convolution "
+                f"{'with' if bias else 'without'} a bias")
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Mistake(f"return two tensors, (weight, bias); you returned {type(got).__name__}")
         weight, b = got
         if b is None:
-            raise Mistake(f"for {what}: return a bias too: the folded convolution needs one even when conv had none "
-                          "(beta - scale x mean)")
+            raise Mistake(f"for {what}: return a bias too: the BatchNorm's shift reaches the output through the "
+                          "weights even when conv had no bias")
         try:
             weight = torch.as_tensor(weight, dtype=torch.float64).detach()
             b = torch.as_tensor(b, dtype=torch.float64).detach()
@@ -125,48 +145,53 @@ def _check_fold(fn) -> str:
         if weight.shape != conv.weight.shape or b.shape != (4,):
             raise Mistake(f"the weight must keep conv.weight's shape {tuple(conv.weight.shape)} and the bias be one "
                           f"number per output channel, (4,); yours are {tuple(weight.shape)} and {tuple(b.shape)}")
-        w_ok = torch.allclose(weight, fused.weight.double(), rtol=1e-5, atol=1e-6)
-        b_ok = torch.allclose(b, fused.bias.double(), rtol=1e-5, atol=1e-6)
-        if w_ok and b_ok:
+        want_w, want_b = _fold_before(bn, conv)
+        close = lambda x, y: torch.allclose(x, y, rtol=1e-5, atol=1e-6)  # noqa: E731
+        if close(weight, want_w) and close(b, want_b):
             continue
-        with torch.no_grad():
-            var, mean, gamma, beta = (t.double() for t in (bn.running_var, bn.running_mean, bn.weight, bn.bias))
-            cb = conv.bias.double() if bias else torch.zeros(4, dtype=torch.float64)
-            scale = gamma / torch.sqrt(var + bn.eps)
-            cw = conv.weight.double()
-        close = lambda t, ref: torch.allclose(t, ref, rtol=1e-5, atol=1e-6)
-        weight_mistakes = [
-            (cw * (gamma / (var + bn.eps))[:, None, None, None], "you divided by the variance: divide by the standard "
-                                                                 "deviation, sqrt(running_var + eps)"),
-            (cw * (gamma / torch.sqrt(var))[:, None, None, None], "you left out eps: BatchNorm divides by "
-                                                                  "sqrt(running_var + eps)"),
-            (cw * scale[None, :, None, None], "you scaled the input channels: BatchNorm scales each *output* channel, "
-                                              "the weight's first axis (scale[:, None, None, None])"),
-            (cw / torch.sqrt(var + bn.eps)[:, None, None, None], "you left out gamma (bn.weight) in the scale"),
-            (cw * (gamma / (torch.sqrt(var) + bn.eps))[:, None, None, None], "you added eps outside the square root: "
-                                                                             "BatchNorm divides by sqrt(var + eps)"),
-        ]
-        if not w_ok:
-            for value, sentence in weight_mistakes:
+        if not close(weight, want_w):
+            for value, sentence in [
+                (_fold_before(bn, conv, axis=0)[0], "you scaled the output channels, as when the BatchNorm comes "
+                 "after the convolution: here it normalises the convolution's *input*, so scale the weight's "
+                 "second axis, one factor per input channel (scale[None, :, None, None])"),
+                (_fold_before(bn, conv, eps=False)[0], "you left out eps: BatchNorm divides by sqrt(running_var + "
+                 "eps)"),
+            ]:
                 if close(weight, value):
                     raise Mistake(f"for {what}: {sentence}")
-            raise Mistake(f"for {what}, your weight is not conv.weight x gamma / sqrt(var + eps) per output channel")
-        for value, sentence in _bias_mistakes(cb, mean, scale, beta):
+            raise Mistake(f"for {what}, your weight is not conv.weight x gamma / sqrt(var + eps) per input channel")
+        cb = conv.bias.double() if bias else torch.zeros(4, dtype=torch.float64)
+        s = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        t = bn.bias.double() - bn.running_mean.double() * s
+        for value, sentence in [
+            (_fold_before(bn, conv, through_kernel=False)[1],
+             "the shift t = beta - mean x scale of each input channel meets every weight of the kernel: sum W x t "
+             "over the input channels *and* the kernel's positions, not their average"),
+            (cb + t, "the BatchNorm's shift t = beta - mean x scale is per *input* channel: it reaches each output "
+                     "only through the weights, as sum over input channels and kernel of W x t"),
+            (cb, "you kept the convolution's own bias only: the BatchNorm's shift t = beta - mean x scale adds "
+                 "sum of W x t to every output"),
+            (_fold_before(bn, conv)[1] - cb, "you dropped the convolution's own bias: it is added after, unchanged"),
+            ((conv.weight.double() * (bn.bias.double()).view(1, -1, 1, 1)).sum(dim=(1, 2, 3)) + cb,
+             "you shifted by beta only: the BatchNorm subtracts the running mean first, so the shift is "
+             "t = beta - mean x scale"),
+        ]:
             if close(b, value):
                 raise Mistake(f"for {what}: {sentence}")
-        raise Mistake(f"for {what}, your bias is not (conv_bias - running_mean) x scale + beta")
-    return ("Equals torch.nn.utils.fusion.fuse_conv_bn_eval with and without a convolution bias and with a large "
-            "eps, where a forgotten eps shows.")
+        raise Mistake(f"for {what}, your bias is not conv_bias + sum over input channels and kernel of W x t, "
+                      "t = beta - mean x scale")
+    return ("The folded convolution computes conv(bn(x)) (no padding) for three pairs: with and without a "
+            "convolution bias, a 1x1 and a strided 3x3 kernel, and a large eps, where a forgotten eps shows.")
 
 
 q1 = Exercise(
-    "15.1", "fold a BatchNorm by hand", "my_fold", _check_fold,
+    "15.1", "fold a BatchNorm into the convolution after it", "my_fold_before", _check_fold_before,
     refuses=("minipose.fast.fold_batchnorm", "minipose.fast.optimize_for_inference", *_TORCH_FOLDS),
     hints=[
-        "In eval mode, bn(y) = gamma (y - mean) / sqrt(var + eps) + beta for each channel: a scale and a shift. Put "
-        "conv(x) = W * x + b in for y.",
-        "scale = bn.weight / sqrt(bn.running_var + bn.eps); weight = conv.weight * scale[:, None, None, None]; "
-        "bias = (conv_bias - bn.running_mean) * scale + bn.bias, with conv_bias = 0 when conv has none.",
+        "In eval mode, bn(x) = s x + t per channel, s = gamma / sqrt(var + eps), t = beta - mean s. Put that into "
+        "conv(y) = W * y + b: the s and the t belong to the convolution's *input* channels.",
+        "weight = conv.weight * s[None, :, None, None]; the t part is a constant image, so each output gets "
+        "sum over input channels and kernel of W t: (conv.weight * t[None, :, None, None]).sum(dim=(1, 2, 3)).",
     ],
 )
 
