@@ -185,3 +185,17 @@ def test_variance_grad_reference_against_finite_differences():
     numeric = torch.stack([(variance(logits + h * e) - variance(logits - h * e)) / (2 * h)
                            for e in torch.eye(9, dtype=torch.float64)]) * g
     assert torch.allclose(reference("14.3", "my_variance_grad")(logits, g), numeric, atol=1e-7)
+
+
+def test_variance_grad_refuses_autograd_in_its_other_forms():
+    """torch.func.grad and torch.autograd.functional.jacobian end in torch.autograd.grad, which the check replaces
+    while the answer runs: both are refused with the autograd sentence, not passed."""
+    def variance(logits, g):
+        p = torch.softmax(logits, 0)
+        i = torch.arange(len(logits), dtype=logits.dtype)
+        return (p * (i - (p * i).sum()) ** 2).sum() * g
+
+    for answer in (lambda logits, g: torch.func.grad(lambda x: variance(x, g))(logits),
+                   lambda logits, g: torch.autograd.functional.jacobian(lambda x: variance(x, g), logits)):
+        result = ex14.q3.result(answer)
+        assert result.status == "failed" and "you used autograd" in result.message, result.message
