@@ -32,7 +32,8 @@ DOCS_ORDER = ["index.md", "setup.md", "instructors.md", "data.md", "training.md"
 CHECK_CALL = re.compile(r"\bex\.q\d+\.")  # ex.q1.check(...), ex.q1.hint(), ...: its output can give the answer away
 # A code line of 100 characters fits the page without scrolling: the notebook's code and text outputs get a font
 # size in proportion to the column's width (cqi: 1% of it), from 0.5rem to 0.7rem (10 to 14 pixels); longer
-# output lines wrap. In a column narrower than about 670 pixels (phones) the font stays at 10 pixels and code
+# output lines wrap (a name set as code in a table, such as a lesson's file name, does not break mid-word). In a
+# column narrower than about 670 pixels (phones) the font stays at 10 pixels and code
 # scrolls. The page may be wider than Material's 61rem, so that this font is 13 pixels on a 1400-pixel screen.
 CSS = """\
 .md-grid { max-width: 75rem; }
@@ -41,6 +42,7 @@ CSS = """\
   font-size: clamp(0.5rem, 1.5cqi, 0.7rem);
 }
 .jupyter-wrapper .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.md-typeset table:not([class]) code { white-space: nowrap; }
 """
 
 # MathJax configuration, loaded after MathJax's own (mkdocs.yml: config=...,local/minipose): the package ships
