@@ -1,5 +1,6 @@
-# Written directly, not generated: tools/gather.py leaves this module alone. Lessons 01 and 02 draw with it.
-"""Boxes-and-arrows figures drawn from real modules: a residual block, a stage (matplotlib).
+# Written directly, not generated: tools/gather.py leaves this module alone. Lessons 00-15 draw with it.
+"""Boxes-and-arrows figures drawn from real modules and sizes: a residual block, a stage, the whole network, the two
+soft-argmaxes of lesson 14 (matplotlib).
 
 Every number in these figures is read from the module drawn (its convolutions' kernels, channels and strides,
 its shortcut), so a figure cannot disagree with the code it explains.
@@ -173,3 +174,31 @@ def draw_overview(mark: str | None = None, note: str = "", ax=None):
     ax.set(xlim=(-0.7, 13.3), ylim=(-3.2 if note else -2.5, 2.5))
     ax.axis("off")
     return ax.figure
+
+
+def draw_two_soft_argmaxes(batch: int = 32, joints: int = 18, depth_dim: int = 64, size: int = 64):
+    """Lesson 14: what lesson 05's soft-argmax and the one-pass one (minipose.fast) keep between their forward and
+    backward passes, with the sizes of a float32 heatmap volume of `batch` x `joints` x `depth_dim` x `size`^2.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    mb = batch * joints * depth_dim * size * size * 4 / 1e6  # one float32 volume
+    kb = batch * joints * (1 + 1 + 3) * 4 / 1e3  # each joint's max, normaliser and answer
+    rows = {"lesson 05": [f"p = softmax(logits)\n{mb:.0f} MB, kept",
+                          "marginals of p,\nthen x̂, ŷ, ẑ",
+                          "backward: autograd\nbuilds more volumes"],
+            "one pass": ["exp(logit − max), summed\nchunk by chunk",
+                         f"x̂, ŷ, ẑ; kept: max and\nnormaliser, {kb:.0f} kB",
+                         "backward: p · (g · (x − x̂)),\nrecomputed chunk by chunk"]}
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    for y, (name, texts) in zip((1.5, 0.0), rows.items()):
+        ax.text(-0.2, y + 0.55, name, fontsize=9, weight="bold")
+        color = "mistyrose" if name == "lesson 05" else "honeydew"
+        for k, text in enumerate([f"logits\n{mb:.0f} MB"] + texts):
+            box(ax, 1.2 + 2.95 * k, y, text,
+                "white" if k == 0 or text.startswith("marginals") else color, w=2.5, h=0.7)
+            if k:
+                arrow(ax, (1.2 + 2.95 * (k - 1) + 1.25, y), (1.2 + 2.95 * k - 1.25, y))
+    ax.set(xlim=(-0.3, 11.4), ylim=(-0.6, 2.3))
+    ax.axis("off")
+    return fig
