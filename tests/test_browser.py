@@ -7,6 +7,7 @@ it is skipped with the reason. Screenshots go to a temporary folder (printed; ke
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,10 +75,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on a loopback port with a token, serving a temporary copy of lessons/ and data/."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package (apt-get install chromium) "
-                    "or set MINIPOSE_CHROMIUM")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+    skip_without_chromium()
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "lessons", root / "lessons", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.copytree(ROOT / "data", root / "data")
@@ -123,8 +121,17 @@ def lab(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser(lab):
+def skip_without_chromium() -> None:
+    """Skip, saying why, where there is no browser to drive (also used by tests/test_site.py)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package (apt-get install chromium) "
+                    "or set MINIPOSE_CHROMIUM")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+
+
+@contextlib.contextmanager
+def headless_chromium():
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser); closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -133,6 +140,12 @@ def browser(lab):
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @dataclass

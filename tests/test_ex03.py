@@ -19,6 +19,7 @@ def test_layer2_field_prediction():
         (8, "8 is layer2's stride"),
         (99, "99 is not it"),
         ((91, 91), "give one number"),
+        (90.5, "a count of input pixels is a whole number"),
     ])
     assert ex03.q0.result(91.0).status == PASSED
     assert ex03.q0.result("91").status == PASSED  # a number written as text counts too

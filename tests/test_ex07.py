@@ -24,7 +24,7 @@ def test_predicted_entries_check():
         (10, "ReLU has no weights and no buffers"),
         (12, "12 is not it"),
         ("nine", "give one number of entries"),
-        (9.5, "give a whole number of entries"),
+        (9.5, "a count of entries is a whole number"),
     ])
     assert ex07.q0.result("9").passed  # a number written as text counts too
     assert ex07.q0.result(9.0).status == PASSED

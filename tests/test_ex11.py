@@ -22,7 +22,8 @@ def test_epochs_at_1e4_check():
         (17, "run at the starting rate"),
         (20, "trains in all"),
         (0, "the rate does pass through"),
-        (2.5, "give a whole number"),
+        (2.5, "a count of epochs is a whole number"),
+        (-1, "a count is never negative"),
         (6, "6 is not it"),
         ("two", "give one number of epochs"),
     ])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS  # the JupyterLab test's browser
+from test_browser import headless_chromium, skip_without_chromium  # the JupyterLab test's browser
 
 from conftest import ROOT
 
@@ -129,18 +129,9 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(site):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's package (apt-get install chromium) "
-                    "or set MINIPOSE_CHROMIUM")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    skip_without_chromium()
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @dataclass

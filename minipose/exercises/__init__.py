@@ -126,11 +126,12 @@ def call(fn: Callable, *args, **kwargs) -> Any:
 # Every Prediction checker reads one number (or a few) and names the slip behind the likely wrong ones; these two
 # helpers do both, so that each checker holds only its own numbers and sentences.
 
-def read_number(answer: Any, what: str, example: str) -> float:
+def read_number(answer: Any, what: str, example: str, whole: bool = False) -> float:
     """`answer` as a finite float: an int, a float, a numpy scalar, a one-element tensor or a number written as text
     ("1e-5", "8,388,608"); else a Mistake.
 
-    `what` names the quantity ("millimetres", "GFLOP"), `example` shows one way to write it ("12.5").
+    `what` names the quantity ("millimetres", "GFLOP"), `example` shows one way to write it ("12.5"); with
+    `whole`, a count: 9.5 entries is a Mistake too.
     """
     if hasattr(answer, "numel") and callable(answer.numel) and answer.numel() == 1:  # a one-element tensor
         answer = answer.item()
@@ -149,6 +150,8 @@ def read_number(answer: Any, what: str, example: str) -> float:
         raise Mistake(f"that number is too large to be {what}: give a plain number like {example}") from None
     if not math.isfinite(value):
         raise Mistake(f"{value} is not a number of {what}: give a finite number like {example}")
+    if whole and value != int(value):
+        raise Mistake(f"a count of {what} is a whole number, like {example}; you gave {value:g}")
     return value
 
 

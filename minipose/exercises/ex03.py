@@ -44,9 +44,7 @@ def _resnet50_chain(pool: bool = True, layer1_blocks: int = 3, layer2_blocks: in
 def _check_layer2_field(answer) -> str:
     if isinstance(answer, (tuple, list)) and len(answer) == 2:
         raise Mistake("give one number, the width of the field in input pixels (it is square)")
-    answer = read_number(answer, "input pixels", "57")
-    if answer != int(answer):
-        raise Mistake(f"give one whole number of input pixels; you gave {answer:g}")
+    answer = read_number(answer, "input pixels", "57", whole=True)
     truth = _field(_resnet50_chain())  # 91
     if answer == truth:
         return ("91 pixels: the stem reaches 11 at stride 4, layer1's three 3x3 convolutions add 3 x 2 x 4 = 24 "

@@ -25,9 +25,7 @@ def _small_net() -> nn.Module:
 
 
 def _check_entries(answer) -> str:
-    value = read_number(answer, "entries", "5")
-    if value != int(value):
-        raise Mistake(f"give a whole number of entries, e.g. 5; you gave {answer!r:.40}")
+    value = read_number(answer, "entries", "5", whole=True)
     got = int(value)
     conv, norm = 2, 2 + 3  # weight and bias; weight, bias and three buffers
     want = conv + norm + conv

@@ -25,7 +25,7 @@ _CPU = preset_config("cpu")  # lr 1e-3, divided by 10 at epochs 17 and 19, 20 ep
 
 
 def _check_epochs_at_1e4(answer) -> str:
-    got = read_number(answer, "epochs", "5")
+    got = read_number(answer, "epochs", "5", whole=True)
     lr, factor, steps, end = _CPU.lr, _CPU.lr_dec_factor, _CPU.lr_dec_epoch, _CPU.end_epoch
     rate = lr / factor  # 1e-4: one step reached
     at_rate = [e for e in range(end) if math.isclose(lr / factor ** sum(e >= s for s in steps), rate)]
@@ -43,8 +43,8 @@ def _check_epochs_at_1e4(answer) -> str:
         (end, f"{end} is how many epochs the cpu preset trains in all"),
         (0, f"the rate does pass through {rate:g}: it is divided by {factor:g} once at each epoch of {steps}"),
     ], rel=0, abs_tol=0)
-    if got != int(got) or got < 0:
-        raise Mistake(f"{got:g} is not a number of epochs: give a whole number")
+    if got < 0:
+        raise Mistake(f"{got:g} is not a number of epochs: a count is never negative")
     raise Mistake(f"{got:g} is not it: list the epochs 0 .. {end - 1} and the rate each runs at, "
                   f"dividing by {factor:g} at every epoch of {steps} reached (epoch >= e)")
 

@@ -33,9 +33,7 @@ def _paper_batchnorms() -> dict[str, int]:
 
 
 def _check_batchnorms(answer) -> str:
-    value = read_number(answer, "BatchNorm layers", "12")
-    if value != int(value):
-        raise Mistake("a count of layers is a whole number")
+    value = read_number(answer, "BatchNorm layers", "12", whole=True)
     got, parts = int(value), _paper_batchnorms()
     right = sum(parts.values())
     blocks = sum(_RESNET50_STAGES)
